@@ -1,0 +1,28 @@
+from django.utils.translation import gettext as _
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions
+
+# Query parameters that belong to pagination, ordering, search and rendering
+# rather than to a FilterSet.
+GENERIC_PARAMS = frozenset({"limit", "offset", "cursor", "ordering", "search", "format", "page", "page_size"})
+
+
+class StrictDjangoFilterBackend(DjangoFilterBackend):
+    """django-filter, but an unknown query parameter is a 400 naming it, so a
+    typo (`user=` for `user_id=`) is not silently ignored."""
+
+    def filter_queryset(self, request, queryset, view):
+        allowed = set(GENERIC_PARAMS) | set(getattr(view, "extra_query_params", ()))
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            allowed |= set(filterset_class.base_filters)
+            for name, flt in filterset_class.base_filters.items():
+                # Range-style filters take suffixed parameters (x_after, x_min...).
+                widget = getattr(flt.field_class, "widget", None)
+                suffixes = getattr(widget, "suffixes", None)
+                if suffixes:
+                    allowed |= {f"{name}_{suffix}" for suffix in suffixes}
+        unknown = sorted(set(request.query_params) - allowed)
+        if unknown:
+            raise exceptions.ValidationError({name: [_("Unknown query parameter.")] for name in unknown})
+        return super().filter_queryset(request, queryset, view)

@@ -1,0 +1,30 @@
+"""Request rate limits per user, per API key, and per address for anonymous
+callers. Counters live in the default cache: set CACHE_URL to a Redis URL
+when more than one server process should share them."""
+
+from rest_framework.throttling import SimpleRateThrottle
+
+from aiplatform.api.permissions import request_api_key
+
+
+class PrincipalRateThrottle(SimpleRateThrottle):
+    scope = "principal"
+
+    def get_cache_key(self, request, view):
+        api_key = request_api_key(request)
+        if api_key is not None:
+            ident = f"key:{api_key.prefix}"
+        elif request.user and request.user.is_authenticated:
+            ident = f"user:{request.user.pk}"
+        else:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class AnonymousRateThrottle(SimpleRateThrottle):
+    scope = "anonymous"
+
+    def get_cache_key(self, request, view):
+        if request.user and request.user.is_authenticated:
+            return None
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

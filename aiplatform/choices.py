@@ -1,0 +1,15 @@
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class APIKeyScope(models.TextChoices):
+    """What a program holding an API key may do.
+
+    `service` acts as the key's owner on the general API; `worker` reaches only
+    the pathology worker endpoints; `monitoring:control` runs self-healing
+    actions and backups.
+    """
+
+    SERVICE = "service", _("Service (general API)")
+    WORKER = "worker", _("Pathology worker")
+    MONITORING_CONTROL = "monitoring:control", _("Monitoring control")

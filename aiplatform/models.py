@@ -1,0 +1,56 @@
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
+
+from aiplatform.choices import APIKeyScope
+
+
+class User(AbstractUser):
+    """The platform's user. Kept as our own model so fields can be added later
+    without a user-model swap."""
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+
+
+class PlatformAPIKeyManager(BaseAPIKeyManager):
+    def get_usable_keys(self):
+        return super().get_usable_keys().select_related("owner")
+
+
+class PlatformAPIKey(AbstractAPIKey):
+    """A hashed API key (only a SHA-512 of it is stored) with scopes.
+
+    A key with an owner acts as that user on the general API (scope
+    `service`); a key without one is a program identity (a worker).
+    """
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_keys",
+        verbose_name=_("owner"),
+    )
+    objects = PlatformAPIKeyManager()
+
+    scopes = models.JSONField(default=list, blank=True, verbose_name=_("scopes"))
+    last_used = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("last used"))
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        super().clean()
+        unknown = sorted(set(self.scopes) - set(APIKeyScope.values))
+        if unknown:
+            raise ValidationError({"scopes": _("Unknown scope(s): %s") % ", ".join(unknown)})
