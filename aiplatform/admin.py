@@ -3,9 +3,14 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.admin import APIKeyModelAdmin
+from rest_framework_api_key.models import APIKey
 
 from aiplatform.choices import APIKeyScope
 from aiplatform.models import PlatformAPIKey, User
+
+
+# The package's own concrete key model is unused: PlatformAPIKey replaces it.
+admin.site.unregister(APIKey)
 
 
 @admin.register(User)

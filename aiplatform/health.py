@@ -30,18 +30,20 @@ def check_migrations() -> dict:
 
 
 def check_tasks() -> dict:
-    from django.conf import settings
+    from django_tasks import DEFAULT_TASK_BACKEND_ALIAS, task_backends
+    from django_tasks_db import DatabaseBackend
+    from django_tasks_rq import RQBackend
 
-    backend = settings.TASKS_BACKEND
-    if backend == "db":
+    backend = task_backends[DEFAULT_TASK_BACKEND_ALIAS]
+    if isinstance(backend, DatabaseBackend):
         from django_tasks_db.models import DBTaskResult
 
         DBTaskResult.objects.order_by().values_list("pk", flat=True)[:1].exists()
-    elif backend == "rq":
+    elif isinstance(backend, RQBackend):
         import django_rq
 
         django_rq.get_connection("default").ping()
-    return {"backend": backend}
+    return {"backend": type(backend).__name__}
 
 
 CHECKS: dict[str, Callable[[], dict]] = {

@@ -15,7 +15,10 @@ from django.utils.translation import gettext_lazy as _
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The test script turns this off so that a developer's .env cannot change
+# what the suite tests.
+if env.bool("DJANGO_READ_DOTENV", default=True):
+    environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
 
@@ -46,6 +49,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
+    "django_rq",
+    "django_tasks_rq",
     "aiplatform",
 ]
 
@@ -106,6 +111,7 @@ elif _db["ENGINE"] in ("django.db.backends.mysql",):
         "charset": "utf8mb4",
         "init_command": "SET sql_mode='STRICT_TRANS_TABLES,NO_ZERO_DATE,NO_ZERO_IN_DATE,ERROR_FOR_DIVISION_BY_ZERO'",
         "isolation_level": "read committed",
+        "connect_timeout": env.int("DATABASE_CONNECT_TIMEOUT", default=5),
     }
     _db["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
 
@@ -130,18 +136,21 @@ else:
 # --- Background tasks -----------------------------------------------------
 
 TASKS_BACKEND = env.str("TASKS_BACKEND", default="db")
-if TASKS_BACKEND == "rq":
-    if not REDIS_URL:
-        raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL.")
-    INSTALLED_APPS += ["django_rq", "django_tasks_rq"]
-    TASKS = {"default": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]}}
-    RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 3600}}
-elif TASKS_BACKEND == "immediate":
-    TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-elif TASKS_BACKEND == "db":
-    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
-else:
-    raise ImproperlyConfigured(f"TASKS_BACKEND must be db, rq or immediate, not {TASKS_BACKEND!r}.")
+# RQ is configured whether or not it is the active backend, so that a
+# deployment (or a test) can switch with TASKS_BACKEND alone.
+RQ_QUEUES = {"default": {"URL": REDIS_URL or "redis://127.0.0.1:6379/0", "DEFAULT_TIMEOUT": 3600}}
+TASK_BACKENDS_AVAILABLE = {
+    "db": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]},
+    "rq": {"BACKEND": "django_tasks_rq.RQBackend", "QUEUES": ["default"]},
+    "immediate": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default"]},
+}
+if TASKS_BACKEND not in TASK_BACKENDS_AVAILABLE:
+    raise ImproperlyConfigured(
+        f"TASKS_BACKEND must be one of {', '.join(TASK_BACKENDS_AVAILABLE)}, not {TASKS_BACKEND!r}."
+    )
+if TASKS_BACKEND == "rq" and not REDIS_URL:
+    raise ImproperlyConfigured("TASKS_BACKEND=rq needs REDIS_URL.")
+TASKS = {"default": TASK_BACKENDS_AVAILABLE[TASKS_BACKEND]}
 
 # --- Internationalisation ---------------------------------------------------
 

@@ -52,6 +52,15 @@ def _first_message(fields: dict[str, list[str]]) -> str:
     return messages[0] if name == "non_field_errors" else f"{name}: {messages[0]}"
 
 
+def _code_and_message(exc: exceptions.APIException) -> tuple[str, str]:
+    detail = exc.detail
+    if isinstance(detail, dict):
+        # e.g. simplejwt: {"detail": "...", "code": "token_not_valid", "messages": [...]}
+        return str(detail.get("code", exc.default_code)), str(detail.get("detail", exc.default_detail))
+    codes = exc.get_codes()
+    return (codes if isinstance(codes, str) else exc.default_code), str(detail)
+
+
 def exception_handler(exc, context):
     if isinstance(exc, DomainError):
         fields = {exc.field: [exc.message]} if exc.field else None
@@ -74,9 +83,8 @@ def exception_handler(exc, context):
         fields = flatten_errors(exc.detail) or {"non_field_errors": ["Invalid input."]}
         body = error_body(exc.status_code, "invalid", _first_message(fields), fields)
     else:
-        codes = exc.get_codes()
-        code = codes if isinstance(codes, str) else "error"
-        body = error_body(exc.status_code, code, str(exc.detail))
+        code, message = _code_and_message(exc)
+        body = error_body(exc.status_code, code, message)
     return Response(body, status=exc.status_code, headers=headers)
 
 
@@ -99,7 +107,9 @@ def bad_request(request, exception=None):
 def permission_denied(request, exception=None):
     from django.views import defaults
 
-    return _django_error(request, 403, "permission_denied", "Permission denied.", defaults.permission_denied, exception=exception)
+    return _django_error(
+        request, 403, "permission_denied", "Permission denied.", defaults.permission_denied, exception=exception
+    )
 
 
 def page_not_found(request, exception=None):
@@ -112,5 +122,9 @@ def server_error(request):
     from django.views import defaults
 
     return _django_error(
-        request, status.HTTP_500_INTERNAL_SERVER_ERROR, "server_error", "Internal server error; it has been logged.", defaults.server_error
+        request,
+        status.HTTP_500_INTERNAL_SERVER_ERROR,
+        "server_error",
+        "Internal server error; it has been logged.",
+        defaults.server_error,
     )

@@ -20,7 +20,9 @@ def parse_bounded_int(request, name: str, *, default: int | None, minimum: int, 
     except ValueError:
         raise exceptions.ValidationError({name: [_("Must be an integer.")]}) from None
     if value < minimum or (maximum is not None and value > maximum):
-        bound = _("between %(lo)s and %(hi)s") % {"lo": minimum, "hi": maximum} if maximum is not None else f">= {minimum}"
+        bound = (
+            _("between %(lo)s and %(hi)s") % {"lo": minimum, "hi": maximum} if maximum is not None else f">= {minimum}"
+        )
         raise exceptions.ValidationError({name: [_("Must be %(bound)s.") % {"bound": bound}]})
     return value
 

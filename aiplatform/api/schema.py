@@ -15,5 +15,10 @@ class APIKeyAuthenticationScheme(OpenApiAuthenticationExtension):
                 "name": "Authorization",
                 "description": "`Api-Key <key>`; keys are created with `manage.py create_api_key` or in the admin.",
             },
-            {"type": "apiKey", "in": "header", "name": "X-API-Key", "description": "The same key, as the seed clients send it."},
+            {
+                "type": "apiKey",
+                "in": "header",
+                "name": "X-API-Key",
+                "description": "The same key, as the seed clients send it.",
+            },
         ]

@@ -1,0 +1,122 @@
+"""Personas shared by every app's tests: owner, other user, staff,
+anonymous, and API keys with scopes."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from aiplatform import services
+from tests.factories import StaffFactory, UserFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+# The SQLite test database is a file under var/ (see settings: worker
+# processes started by tests must see it).
+(ROOT / "var").mkdir(exist_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness is not what these tests measure.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    # Throttle counters live in the cache; each test starts with none.
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def owner(db):
+    return UserFactory(username="owner")
+
+
+@pytest.fixture
+def other_user(db):
+    return UserFactory(username="other")
+
+
+@pytest.fixture
+def staff_user(db):
+    return StaffFactory(username="staff")
+
+
+@pytest.fixture
+def anon_client():
+    return APIClient()
+
+
+def _client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def owner_client(owner):
+    return _client_for(owner)
+
+
+@pytest.fixture
+def staff_client(staff_user):
+    return _client_for(staff_user)
+
+
+@pytest.fixture
+def make_api_key(db):
+    """make_api_key(["worker"], owner=None, **kw) -> (key object, secret)."""
+
+    def make(scopes, owner=None, name="test key", **kwargs):
+        return services.api_key_create(name=name, scopes=scopes, owner=owner, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def key_client():
+    """key_client(secret, header="authorization"|"x-api-key") -> APIClient."""
+
+    def make(secret: str, header: str = "authorization") -> APIClient:
+        client = APIClient()
+        if header == "authorization":
+            client.credentials(HTTP_AUTHORIZATION=f"Api-Key {secret}")
+        else:
+            client.credentials(HTTP_X_API_KEY=secret)
+        return client
+
+    return make
+
+
+def database_url_for_subprocess() -> str:
+    """The URL of the database the current test uses (the test database), so
+    that a worker or server process started by the test shares it."""
+    from django.db import connection
+
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    if connection.vendor == "mysql":
+        password = f":{s['PASSWORD']}" if s["PASSWORD"] else ""
+        return f"mysql://{s['USER']}{password}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 3306}/{s['NAME']}"
+    raise NotImplementedError(connection.vendor)
+
+
+def manage(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run manage.py in a child process with this test's database."""
+    full_env = {**os.environ, "DATABASE_URL": database_url_for_subprocess(), **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        check=False,
+    )
