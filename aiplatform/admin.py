@@ -8,7 +8,6 @@ from rest_framework_api_key.models import APIKey
 from aiplatform.choices import APIKeyScope
 from aiplatform.models import PlatformAPIKey, User
 
-
 # The package's own concrete key model is unused: PlatformAPIKey replaces it.
 admin.site.unregister(APIKey)
 

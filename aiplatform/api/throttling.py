@@ -2,12 +2,21 @@
 callers. Counters live in the default cache: set CACHE_URL to a Redis URL
 when more than one server process should share them."""
 
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from aiplatform.api.permissions import request_api_key
 
 
-class PrincipalRateThrottle(SimpleRateThrottle):
+class SettingsRateThrottle(SimpleRateThrottle):
+    """Reads its rate from the current settings on every request (DRF copies
+    them once at import), so a changed setting takes effect."""
+
+    def get_rate(self):
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]
+
+
+class PrincipalRateThrottle(SettingsRateThrottle):
     scope = "principal"
 
     def get_cache_key(self, request, view):
@@ -21,7 +30,7 @@ class PrincipalRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
-class AnonymousRateThrottle(SimpleRateThrottle):
+class AnonymousRateThrottle(SettingsRateThrottle):
     scope = "anonymous"
 
     def get_cache_key(self, request, view):

@@ -91,7 +91,7 @@ class TestAPIKeys:
         assert stored.hashed_key.startswith("sha512$$")
 
     def test_wrong_secret_with_right_prefix_is_refused(self, make_api_key, key_client):
-        key, secret = make_api_key(["service"])
+        key, _secret = make_api_key(["service"])
         response = key_client(f"{key.prefix}.{'x' * 32}").get("/api/me/")
         assert response.status_code == 401
         assert response.json()["error"]["message"]

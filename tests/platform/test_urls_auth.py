@@ -31,6 +31,7 @@ METHODS = ["get", "post", "put", "patch", "delete"]
 def _sample(pattern) -> str:
     route = str(pattern.pattern)
     if hasattr(pattern.pattern, "converters") and pattern.pattern.converters:
+
         def fill(match):
             name = match.group("name")
             converter = match.group("conv") or "str"
