@@ -260,7 +260,7 @@ API_KEY_SCOPES = ["service", "worker", "monitoring:control"]
 
 # --- Logging ----------------------------------------------------------------
 
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

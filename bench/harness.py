@@ -118,8 +118,8 @@ def _wait_healthy(base_url: str, process: subprocess.Popen, timeout: float) -> b
             conn.request("GET", "/healthz")
             if conn.getresponse().status == 200:
                 return True
-        except OSError:
-            pass
+        except (OSError, http.client.HTTPException):
+            pass  # not listening yet, or a worker still booting
         finally:
             conn.close()
         time.sleep(0.1)
@@ -153,6 +153,7 @@ def start_server(env: dict[str, str] | None = None, workers: int = 2) -> Iterato
             "WEB_CONCURRENCY": str(workers),
             "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
             "DJANGO_DEBUG": "false",
+            "DJANGO_READ_DOTENV": "false",  # a developer's .env must not change what is measured
             "API_THROTTLE_RATE": "1000000/min",
             # Upper case: Django's LOGGING takes the name as given and knows only
             # "WARNING"; gunicorn.conf.py lower-cases it for gunicorn.
@@ -184,7 +185,9 @@ def start_server(env: dict[str, str] | None = None, workers: int = 2) -> Iterato
         try:
             if not _wait_healthy(server.base_url, process, HEALTH_TIMEOUT_S):
                 sys.stderr.write(f"--- server log ({log_path}) ---\n{server.log()}\n---\n")
-                raise RuntimeError(f"server did not answer GET /healthz with 200 within {HEALTH_TIMEOUT_S:.0f} s")
+                if process.poll() is not None:
+                    raise RuntimeError(f"the server exited with code {process.returncode} before it answered")
+                raise RuntimeError(f"the server did not answer GET /healthz with 200 within {HEALTH_TIMEOUT_S:.0f} s")
             yield server
         finally:
             _stop(process)
@@ -205,6 +208,7 @@ class Result:
     p99_ms: float
     client_cpu: float  # cores' worth of CPU this (client) process used during the measured window
     server_cpu: float | None = None  # the same for the gunicorn master and workers, when known
+    box_cpu: float | None = None  # the same for the whole machine: the sum of the cores, busy
     error_kinds: dict[str, int] = field(default_factory=dict)
 
     def row(self) -> dict[str, str]:
@@ -218,7 +222,26 @@ class Result:
             "p99 ms": f"{self.p99_ms:.2f}",
             "client CPU": f"{self.client_cpu:.2f}",
             "server CPU": "?" if self.server_cpu is None else f"{self.server_cpu:.2f}",
+            "box CPU": "?" if self.box_cpu is None else f"{self.box_cpu:.2f}",
+            "server CPU ms/req": "?" if self.server_cpu_ms is None else f"{self.server_cpu_ms:.2f}",
         }
+
+    @property
+    def server_cpu_ms(self) -> float | None:
+        """Server CPU time per request: unlike req/s, it hardly depends on what else runs on the box."""
+        if self.server_cpu is None or not self.rps:
+            return None
+        return self.server_cpu / self.rps * 1000
+
+
+def _box_cpu_seconds() -> float | None:
+    """Busy CPU time of the whole machine so far, all cores (Linux only): the first line of /proc/stat."""
+    try:
+        ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")  # guest time is already in user
 
 
 def _percentile(ordered: list[float], fraction: float) -> float:
@@ -307,12 +330,16 @@ def load(
     time.sleep(max(0.0, window[0] - time.perf_counter()))
     client_cpu_at = time.process_time()
     server_cpu_at = server.cpu_seconds() if server else None
+    box_cpu_at = _box_cpu_seconds()
     time.sleep(max(0.0, window[1] - time.perf_counter()))
     client_cpu = time.process_time() - client_cpu_at
     server_cpu_end = server.cpu_seconds() if server else None
-    server_cpu = None
+    box_cpu_end = _box_cpu_seconds()
+    server_cpu = box_cpu = None
     if server_cpu_at is not None and server_cpu_end is not None:
         server_cpu = (server_cpu_end - server_cpu_at) / duration
+    if box_cpu_at is not None and box_cpu_end is not None:
+        box_cpu = (box_cpu_end - box_cpu_at) / duration
     for thread in threads:
         thread.join(timeout=REQUEST_TIMEOUT_S + 5)
 
@@ -332,6 +359,7 @@ def load(
         p99_ms=_percentile(latencies, 0.99) * 1000,
         client_cpu=client_cpu / duration,
         server_cpu=server_cpu,
+        box_cpu=box_cpu,
         error_kinds=dict(errors),
     )
 

@@ -1,6 +1,6 @@
 """Foundation benchmark: the bare probe against the authenticated API.
 
-    .venv/bin/python bench/http.py [--concurrency 8] [--duration 10] [--workers 2] [--json PATH]
+    .venv/bin/python -m bench.platform_http [--concurrency 8] [--duration 10] [--workers 2] [--json PATH]
 
 GET /healthz is a plain Django view (no authentication, no database): it is
 the floor the stack (gunicorn, uvicorn, Django's ASGI handler and middleware)
@@ -9,27 +9,22 @@ database read) and throttling. The ratio of the two is what the platform's
 API layer costs per request.
 """
 
+import argparse
+import http.client
+import json
+import os
+import platform
+import secrets
 import sys
+from importlib import metadata
 from pathlib import Path
+from urllib.parse import urlsplit
 
-# Run as a script, this file's folder comes first on sys.path, and this file,
-# named http.py, would stand in for the standard library's `http` package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
-sys.path.insert(0, str(_HERE.parent))
-
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import platform  # noqa: E402
-import secrets  # noqa: E402
-from importlib import metadata  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
-
-from bench.harness import Result, Server, load, print_table, start_server  # noqa: E402
+from bench.harness import Result, Server, load, print_table, start_server
 
 USERNAME = "bench"
+# Cores' worth of CPU used by neither the client nor the server above which a run is called disturbed.
+OTHER_CPU_WARNING = 0.25
 
 
 def request_json(server: Server, method: str, path: str, *, headers=None, payload=None) -> tuple[int, dict]:
@@ -100,7 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
     facts = machine(args)
     print("machine: " + ", ".join(f"{key}={value}" for key, value in facts.items()), flush=True)
-    with start_server(workers=args.workers) as server:
+    # The access token must outlive the longest run someone may ask for.
+    with start_server(env={"JWT_ACCESS_MINUTES": "600"}, workers=args.workers) as server:
         api_key, jwt = credentials(server)
         cases = [
             ("/healthz", "/healthz", {}),
@@ -129,16 +125,28 @@ def main(argv: list[str] | None = None) -> int:
     print_table([result.row() for result in results])
     healthz = results[0]
     ratios = {
-        result.name: {"rps_ratio": result.rps / healthz.rps, "p50_ratio": result.p50_ms / healthz.p50_ms}
+        result.name: {
+            "rps_ratio": result.rps / healthz.rps,
+            "p50_ratio": result.p50_ms / healthz.p50_ms,
+            "server_cpu_ratio": (result.server_cpu_ms or 0) / (healthz.server_cpu_ms or float("nan")),
+        }
         for result in results[1:]
     }
     print()
     for name, ratio in ratios.items():
         print(
-            f"{name}: {ratio['rps_ratio']:.2f} x the req/s of /healthz, p50 latency {ratio['p50_ratio']:.2f} x",
+            f"{name}: {ratio['rps_ratio']:.2f} x the req/s of /healthz, p50 latency {ratio['p50_ratio']:.2f} x, "
+            f"server CPU per request {ratio['server_cpu_ratio']:.2f} x",
         )
-    print("client CPU / server CPU: cores' worth used by this process / by gunicorn during the measured window")
+    print(
+        "client / server / box CPU: cores' worth of CPU used in the measured window by this process (the client), "
+        f"by gunicorn (master and workers), by the whole machine ({facts['cores']} cores)"
+    )
     for result in results:
+        if result.box_cpu is not None and result.server_cpu is not None:
+            other = result.box_cpu - result.server_cpu - result.client_cpu
+            if other > OTHER_CPU_WARNING:
+                print(f"{result.name}: {other:.2f} cores went to other processes meanwhile; figures may be disturbed")
         if result.errors:
             print(f"{result.name}: {result.errors} errors {result.error_kinds}")
     problems = [line for line in server_log.splitlines() if "Traceback" in line or " ERROR " in line]
@@ -149,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         figures = {
             "machine": facts,
-            "results": [vars(result) for result in results],
+            "results": [{**vars(result), "server_cpu_ms": result.server_cpu_ms} for result in results],
             "ratios_to_healthz": ratios,
         }
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
