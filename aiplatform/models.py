@@ -4,8 +4,6 @@ from django.db import models
 from django.utils.translation import gettext_lazy as _
 from rest_framework_api_key.models import AbstractAPIKey, BaseAPIKeyManager
 
-from aiplatform.choices import APIKeyScope
-
 
 class User(AbstractUser):
     """The platform's user. Kept as our own model so fields can be added later
@@ -46,11 +44,3 @@ class PlatformAPIKey(AbstractAPIKey):
 
     def has_scope(self, scope: str) -> bool:
         return scope in self.scopes
-
-    def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
-        super().clean()
-        unknown = sorted(set(self.scopes) - set(APIKeyScope.values))
-        if unknown:
-            raise ValidationError({"scopes": _("Unknown scope(s): %s") % ", ".join(unknown)})

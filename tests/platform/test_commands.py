@@ -77,3 +77,13 @@ def test_load_demo_is_idempotent():
     second, _ = run("load_demo")
     assert "exists" in second
     assert get_user_model().objects.filter(username="demo", is_staff=False).count() == 1
+
+
+def test_revoke_api_key_stops_the_key(make_api_key, key_client):
+    key, secret = make_api_key(["service"])
+    assert key_client(secret).get("/api/me/").status_code == 200
+    out, _ = run("revoke_api_key", "--prefix", key.prefix)
+    assert key.prefix in out
+    assert key_client(secret).get("/api/me/").status_code == 401
+    with pytest.raises(CommandError, match="No active API key"):
+        run("revoke_api_key", "--prefix", key.prefix)
