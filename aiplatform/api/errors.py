@@ -12,6 +12,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -99,28 +100,20 @@ def _django_error(request, status_code: int, code: str, message: str, default_vi
 
 
 def bad_request(request, exception=None):
-    from django.views import defaults
-
     return _django_error(request, 400, "bad_request", "Bad request.", defaults.bad_request, exception=exception)
 
 
 def permission_denied(request, exception=None):
-    from django.views import defaults
-
     return _django_error(
         request, 403, "permission_denied", "Permission denied.", defaults.permission_denied, exception=exception
     )
 
 
 def page_not_found(request, exception=None):
-    from django.views import defaults
-
     return _django_error(request, 404, "not_found", "Not found.", defaults.page_not_found, exception=exception)
 
 
 def server_error(request):
-    from django.views import defaults
-
     return _django_error(
         request,
         status.HTTP_500_INTERNAL_SERVER_ERROR,

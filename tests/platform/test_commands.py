@@ -87,3 +87,9 @@ def test_revoke_api_key_stops_the_key(make_api_key, key_client):
     assert key_client(secret).get("/api/me/").status_code == 401
     with pytest.raises(CommandError, match="No active API key"):
         run("revoke_api_key", "--prefix", key.prefix)
+
+
+def test_task_worker_refuses_the_immediate_backend(settings):
+    settings.TASKS_BACKEND = "immediate"
+    with pytest.raises(CommandError, match="no worker to start"):
+        run("task_worker")
