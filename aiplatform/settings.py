@@ -5,6 +5,7 @@ A `.env` file next to `manage.py` is read when present; real environment
 variables win over it.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "django_rq",
     "django_tasks_rq",
     "aiplatform",
+    "conversations",
 ]
 
 MIDDLEWARE = [
@@ -104,8 +106,9 @@ if _db["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
     # A file (not :memory:) so that a worker process started by a test sees
-    # the same test database.
-    _db["TEST"] = {"NAME": str(BASE_DIR / "var" / "test-db.sqlite3")}
+    # the same test database; one per test process, so that two test runs on
+    # one checkout do not share it.
+    _db["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-db-{os.getpid()}.sqlite3")}
 elif _db["ENGINE"] in ("django.db.backends.mysql",):
     _db["OPTIONS"] = {
         "charset": "utf8mb4",
@@ -257,6 +260,42 @@ SPECTACULAR_SETTINGS = {
 # Scopes an API key may carry; see aiplatform.api.permissions.
 API_KEY_SCOPES = ["service", "worker", "monitoring:control"]
 
+# --- AI layer (aiplatform.llm, aiplatform.embeddings, aiplatform.vectors) ----
+
+# Chat provider: "local" answers offline from the context it is given;
+# "openai" talks to OpenAI or any OpenAI-compatible server (vLLM, Ollama).
+LLM_PROVIDER = env.str("LLM_PROVIDER", default="local")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="") or None
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+OPENAI_TIMEOUT = env.float("OPENAI_TIMEOUT", default=60.0)
+OPENAI_CONNECT_TIMEOUT = env.float("OPENAI_CONNECT_TIMEOUT", default=5.0)
+OPENAI_MAX_RETRIES = env.int("OPENAI_MAX_RETRIES", default=2)
+LLM_MAX_TOKENS = env.int("LLM_MAX_TOKENS", default=1024)
+
+# Sentence embeddings: "use" (multilingual USE v3, ships its weights, offline)
+# or "openai" (OPENAI_EMBEDDING_MODEL through the same client settings).
+EMBEDDINGS_PROVIDER = env.str("EMBEDDINGS_PROVIDER", default="use")
+OPENAI_EMBEDDING_MODEL = env.str("OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
+EMBEDDINGS_BATCH_SIZE = env.int("EMBEDDINGS_BATCH_SIZE", default=256)
+EMBEDDINGS_THREADS = env.int("EMBEDDINGS_THREADS", default=2)
+
+# FAISS indexes, one folder per collection. Below the threshold the index is
+# exact (flat inner product); above it an approximate index is built.
+VECTOR_INDEX_DIR = Path(env.str("VECTOR_INDEX_DIR", default=str(BASE_DIR / "var" / "vectors")))
+VECTOR_EXACT_MAX = env.int("VECTOR_EXACT_MAX", default=50_000)
+VECTOR_APPROXIMATE_KIND = env.str("VECTOR_APPROXIMATE_KIND", default="hnsw")
+
+# --- Conversations (RAG chat) ---------------------------------------------
+
+RAG_QUESTION_MAX_CHARS = env.int("RAG_QUESTION_MAX_CHARS", default=4000)
+RAG_TOP_K = env.int("RAG_TOP_K", default=4)
+RAG_TOP_K_MAX = env.int("RAG_TOP_K_MAX", default=20)
+# Retrieved chunks scoring below this cosine similarity are not given to the model.
+RAG_MIN_SCORE = env.float("RAG_MIN_SCORE", default=0.1)
+RAG_CHUNK_CHARS = env.int("RAG_CHUNK_CHARS", default=800)
+RAG_DOCUMENT_MAX_BYTES = env.int("RAG_DOCUMENT_MAX_BYTES", default=5 * 1024 * 1024)
+
 # --- Logging ----------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").upper()
@@ -271,5 +310,7 @@ LOGGING = {
     "loggers": {
         "django": {"handlers": ["stdout"], "level": LOG_LEVEL, "propagate": False},
         "django.db.backends": {"level": "WARNING"},
+        # faiss reports at INFO which CPU build it loaded, on every start.
+        "faiss.loader": {"level": "WARNING"},
     },
 }
