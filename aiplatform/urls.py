@@ -15,6 +15,8 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("aiplatform.api.urls")),
+    path("api/", include("conversations.api.urls")),
+    path("conversations/", include("conversations.urls")),
 ]
 
 handler400 = "aiplatform.api.errors.bad_request"

@@ -1,0 +1,131 @@
+from django.contrib import admin, messages
+from django.utils import timezone
+
+from aiplatform.streaming import streaming_response
+
+from . import export
+from .models import ConversationLog, Document, DocumentChunk
+from .services import documents, logs
+
+
+@admin.action(description="선택한 기록을 CSV로 내보내기")
+def export_csv(modeladmin, request, queryset):
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    return streaming_response(
+        request,
+        export.logs_export_csv(queryset),
+        content_type="text/csv; charset=utf-8",
+        Content_Disposition=f'attachment; filename="conversation-logs-{stamp}.csv"',
+    )
+
+
+@admin.action(description="선택한 기록을 JSONL로 내보내기")
+def export_jsonl(modeladmin, request, queryset):
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    return streaming_response(
+        request,
+        export.logs_export_jsonl(queryset),
+        content_type="application/x-ndjson; charset=utf-8",
+        Content_Disposition=f'attachment; filename="conversation-logs-{stamp}.jsonl"',
+    )
+
+
+@admin.register(ConversationLog)
+class ConversationLogAdmin(admin.ModelAdmin):
+    list_display = ("id", "created_at", "user_id", "short_question", "status", "provider", "latency_ms", "rating")
+    list_filter = ("status", "provider", "rating", "streamed", ("account", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("user_id", "session_id", "question", "answer")
+    date_hierarchy = "created_at"
+    list_select_related = ("account",)
+    show_full_result_count = False  # COUNT(*) over a million rows on every page is not worth it
+    actions = [export_csv, export_jsonl]
+    fieldsets = (
+        (None, {"fields": ("account", "user_id", "session_id", "status", "created_at")}),
+        ("대화", {"fields": ("question", "answer", "sources")}),
+        (
+            "실행",
+            {
+                "fields": (
+                    "provider",
+                    "model",
+                    "streamed",
+                    "top_k",
+                    "latency_ms",
+                    "retrieval_ms",
+                    "prompt_tokens",
+                    "completion_tokens",
+                    "error",
+                    "error_code",
+                )
+            },
+        ),
+        ("피드백", {"fields": ("rating", "feedback_comment", "feedback_tags", "feedback_at")}),
+    )
+
+    @admin.display(description="질문")
+    def short_question(self, obj):
+        return obj.question[:60]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A log is a record of what happened: nothing in it is edited by hand.
+        return [field.name for field in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def delete_model(self, request, obj):
+        logs.log_delete(log=obj)
+
+    def delete_queryset(self, request, queryset):
+        for log in queryset.iterator():
+            logs.log_delete(log=log)
+
+
+class DocumentChunkInline(admin.TabularInline):
+    model = DocumentChunk
+    fields = ("position", "text", "embedding_model")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = ("id", "title", "source", "format", "status", "chunk_count", "size_bytes", "created_at")
+    list_filter = ("status", "source", "format")
+    search_fields = ("title",)
+    # The text is fixed once chunked and embedded; documents are added by the
+    # API upload or `manage.py ingest_documents`.
+    readonly_fields = (
+        "text",
+        "format",
+        "source",
+        "sha256",
+        "size_bytes",
+        "chunk_count",
+        "status",
+        "error",
+        "indexed_at",
+        "created_by",
+    )
+    inlines = [DocumentChunkInline]
+    actions = ["reindex"]
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="선택한 문서의 색인되지 않은 조각 색인")
+    def reindex(self, request, queryset):
+        from .tasks import index_documents
+
+        ids = list(queryset.values_list("pk", flat=True))
+        index_documents.enqueue(document_ids=ids)
+        self.message_user(request, f"{len(ids)}개 문서의 색인 작업을 예약했습니다.", messages.SUCCESS)
+
+    def delete_model(self, request, obj):
+        documents.document_delete(document=obj)
+
+    def delete_queryset(self, request, queryset):
+        for document in queryset:
+            documents.document_delete(document=document)

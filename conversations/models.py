@@ -1,0 +1,164 @@
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .choices import DocumentFormat, DocumentSource, DocumentStatus, LogStatus, Rating
+
+# The vector index collection that holds the knowledge-base chunks.
+VECTOR_COLLECTION = "conversations"
+
+
+class Document(models.Model):
+    """A knowledge-base document; its chunks are what RAG retrieves."""
+
+    title = models.CharField(max_length=255)
+    source = models.CharField(max_length=16, choices=DocumentSource.choices, default=DocumentSource.UPLOAD)
+    format = models.CharField(max_length=16, choices=DocumentFormat.choices, default=DocumentFormat.TEXT)
+    text = models.TextField()
+    sha256 = models.CharField(max_length=64, unique=True, help_text="Of the text; the same text is stored once.")
+    size_bytes = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
+    error = models.TextField(blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    indexed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "문서"
+        verbose_name_plural = "문서"
+
+    def __str__(self):
+        return self.title
+
+
+class DocumentChunk(models.Model):
+    """A retrievable piece of a document. Its primary key is its id in the
+    vector index; the embedding is kept so the index can be rebuilt without
+    embedding everything again."""
+
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    position = models.PositiveIntegerField()
+    text = models.TextField()
+    embedding = models.BinaryField(null=True, editable=False)
+    embedding_model = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["document_id", "position"]
+        constraints = [models.UniqueConstraint(fields=["document", "position"], name="chunk_position_unique")]
+        verbose_name = "문서 조각"
+        verbose_name_plural = "문서 조각"
+
+    def __str__(self):
+        return f"{self.document_id}#{self.position}"
+
+
+class ConversationLog(models.Model):
+    """One question and its answer, stored whatever happened to the answer."""
+
+    # Who called the API (an account); `user_id` is the end-user label the
+    # caller passes, as in the seed (for example "guest").
+    account = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversation_logs"
+    )
+    user_id = models.CharField(max_length=64)
+    session_id = models.CharField(max_length=64, blank=True)
+    question = models.TextField()
+    answer = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=LogStatus.choices)
+    error = models.TextField(blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    provider = models.CharField(max_length=32, blank=True)
+    model = models.CharField(max_length=100, blank=True)
+    streamed = models.BooleanField(default=False)
+    top_k = models.PositiveSmallIntegerField(default=0)
+    sources = models.JSONField(default=list, blank=True, help_text="Cited chunks with their scores.")
+    latency_ms = models.FloatField(help_text="Whole request: retrieval, generation and storage.")
+    retrieval_ms = models.FloatField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    rating = models.SmallIntegerField(choices=Rating.choices, null=True, blank=True)
+    feedback_comment = models.TextField(blank=True)
+    feedback_tags = models.JSONField(default=list, blank=True)
+    feedback_at = models.DateTimeField(null=True, blank=True)
+    # Derived when the log is written (aiplatform.text): the full-text
+    # document and the keywords counted by the stats.
+    search_terms = models.TextField(blank=True, editable=False)
+    keywords = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    # The local (TIME_ZONE) date, fixed at write time: the key of the daily
+    # rollups this log was counted in.
+    day = models.DateField(editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["created_at", "id"], name="convlog_created"),
+            models.Index(fields=["user_id", "created_at"], name="convlog_user_created"),
+            models.Index(fields=["account", "created_at"], name="convlog_account_created"),
+            models.Index(fields=["session_id", "created_at"], name="convlog_session_created"),
+            models.Index(fields=["status", "created_at"], name="convlog_status_created"),
+        ]
+        verbose_name = "대화 기록"
+        verbose_name_plural = "대화 기록"
+
+    def __str__(self):
+        return f"{self.user_id}: {self.question[:40]}"
+
+
+class DailyStat(models.Model):
+    """Per day and status, over all logs: what the stats read instead of
+    scanning a million rows. Kept in step by the services that write logs."""
+
+    day = models.DateField()
+    status = models.CharField(max_length=16, choices=LogStatus.choices)
+    count = models.PositiveIntegerField(default=0)
+    latency_ms_sum = models.FloatField(default=0)
+    # {bucket index: count}; see conversations.rollups.latency_bucket.
+    latency_histogram = models.JSONField(default=dict)
+    prompt_tokens = models.PositiveBigIntegerField(default=0)
+    completion_tokens = models.PositiveBigIntegerField(default=0)
+    rating_up = models.PositiveIntegerField(default=0)
+    rating_down = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "status"], name="dailystat_unique")]
+
+    def __str__(self):
+        return f"{self.day} {self.status}: {self.count}"
+
+
+class DailyUserStat(models.Model):
+    """Per day and end user (`user_id`)."""
+
+    day = models.DateField()
+    user_id = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+    failed = models.PositiveIntegerField(default=0)
+    latency_histogram = models.JSONField(default=dict)
+    rating_up = models.PositiveIntegerField(default=0)
+    rating_down = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "user_id"], name="dailyuserstat_unique")]
+        indexes = [models.Index(fields=["user_id", "day"], name="dailyuserstat_user_day")]
+
+    def __str__(self):
+        return f"{self.day} {self.user_id}: {self.count}"
+
+
+class DailyKeyword(models.Model):
+    """How many logs of a day mention a keyword."""
+
+    day = models.DateField()
+    term = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["day", "term"], name="dailykeyword_unique")]
+
+    def __str__(self):
+        return f"{self.day} {self.term}: {self.count}"

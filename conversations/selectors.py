@@ -1,0 +1,78 @@
+"""Reads: what a caller may see, and what RAG retrieves."""
+
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from aiplatform import embeddings, vectors
+
+from .models import VECTOR_COLLECTION, ConversationLog, DocumentChunk
+
+LOG_LIST_FIELDS = (
+    "id",
+    "user_id",
+    "session_id",
+    "question",
+    "answer",
+    "status",
+    "error",
+    "error_code",
+    "provider",
+    "model",
+    "streamed",
+    "top_k",
+    "sources",
+    "latency_ms",
+    "retrieval_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "rating",
+    "feedback_comment",
+    "feedback_tags",
+    "feedback_at",
+    "created_at",
+)
+
+
+def sees_all_logs(user) -> bool:
+    """Staff users, and API keys without an owner (a service integrating the
+    chat, such as a front end's back end), see every log; anyone else sees
+    the logs of their own account."""
+    return bool(getattr(user, "is_staff", False)) or getattr(user, "pk", None) is None
+
+
+def logs_visible_to(user):
+    queryset = ConversationLog.objects.all()
+    if not sees_all_logs(user):
+        queryset = queryset.filter(account=user)
+    return queryset
+
+
+@dataclass(frozen=True)
+class RetrievedChunk:
+    chunk_id: int
+    document_id: int
+    title: str
+    text: str
+    score: float
+
+
+def chunks_retrieve(*, question: str, top_k: int) -> list[RetrievedChunk]:
+    """The knowledge-base chunks nearest to a question, best first, scoring
+    at least RAG_MIN_SCORE."""
+    index = vectors.get_index(VECTOR_COLLECTION)
+    hits = index.search(embeddings.embed([question]), top_k)[0]
+    hits = [(chunk_id, score) for chunk_id, score in hits if score >= settings.RAG_MIN_SCORE]
+    if not hits:
+        return []
+    rows = DocumentChunk.objects.filter(pk__in=[chunk_id for chunk_id, _ in hits]).select_related("document")
+    by_id = {row.pk: row for row in rows.only("id", "text", "document__id", "document__title")}
+    # An id can outlive its row for a moment (deleted document, index not yet
+    # updated): skip it.
+    return [
+        RetrievedChunk(
+            chunk_id, by_id[chunk_id].document_id, by_id[chunk_id].document.title, by_id[chunk_id].text, score
+        )
+        for chunk_id, score in hits
+        if chunk_id in by_id
+    ]

@@ -1,0 +1,166 @@
+"""Conversation stats: counts per day and per user, top keywords, latency
+percentiles, failure rate, feedback.
+
+Two ways to the same figures. For someone who sees every log and filters only
+by whole dates and end user, they are summed from the daily rollups (a few
+hundred rows for a year, whatever the number of logs). Any other filter
+(search, status, session, a time of day, or a caller limited to their own
+logs) is aggregated by the database over the matching logs.
+"""
+
+from collections import Counter
+
+from django.db.models import Count, Q, Sum
+
+from .choices import LogStatus
+from .models import DailyKeyword, DailyStat, DailyUserStat
+from .rollups import histogram_merge, histogram_percentile
+
+TOP = 10
+# Live keyword counts read the keywords of at most this many matching logs
+# (the most recent); the response says how many were read.
+KEYWORD_SAMPLE = 20_000
+LATENCY_SAMPLE = 200_000
+ROLLUP_FILTERS = {"date_from", "date_to", "user_id"}
+
+
+def _feedback(up: int, down: int) -> dict:
+    rated = up + down
+    return {"up": up, "down": down, "ratio": round(up / rated, 4) if rated else None}
+
+
+def _summary(per_day: list[dict], per_user, keywords, latency: dict, up: int, down: int, source: str, **extra):
+    total = sum(day["count"] for day in per_day)
+    failed = sum(day["failed"] for day in per_day)
+    return {
+        "source": source,
+        "total": total,
+        "failed": failed,
+        "failure_rate": round(failed / total, 4) if total else None,
+        "per_day": per_day,
+        "per_user": [{"user_id": user_id, "count": count} for user_id, count in per_user],
+        "top_keywords": [{"term": term, "count": count} for term, count in keywords],
+        "latency_ms": latency,
+        "feedback": _feedback(up, down),
+        **extra,
+    }
+
+
+def _day_range(queryset, filters: dict):
+    if filters.get("date_from"):
+        queryset = queryset.filter(day__gte=filters["date_from"].date)
+    if filters.get("date_to"):
+        queryset = queryset.filter(day__lte=filters["date_to"].date)
+    return queryset
+
+
+def rollups_apply(filters: dict, *, sees_all: bool) -> bool:
+    """Whether the rollups can answer these (validated, non-empty) filters."""
+    if not sees_all or set(filters) - ROLLUP_FILTERS:
+        return False
+    return all(filters[name].is_date for name in ("date_from", "date_to") if name in filters)
+
+
+def stats_from_rollups(filters: dict, *, top: int = TOP) -> dict:
+    user_id = filters.get("user_id")
+    histogram: Counter = Counter()
+    if user_id:
+        rows = _day_range(DailyUserStat.objects.filter(user_id=user_id), filters).order_by("day")
+        per_day, up, down = [], 0, 0
+        for row in rows.values("day", "count", "failed", "latency_histogram", "rating_up", "rating_down"):
+            per_day.append({"date": row["day"], "count": row["count"], "failed": row["failed"]})
+            histogram_merge(histogram, row["latency_histogram"])
+            up, down = up + row["rating_up"], down + row["rating_down"]
+        per_user = [(user_id, sum(day["count"] for day in per_day))] if per_day else []
+        keywords = None  # per-user keywords are not rolled up; see stats_live
+        mean = None
+    else:
+        days: dict = {}
+        up = down = 0
+        latency_sum = 0.0
+        rows = _day_range(DailyStat.objects.all(), filters).order_by("day")
+        for row in rows.values(
+            "day", "status", "count", "latency_ms_sum", "latency_histogram", "rating_up", "rating_down"
+        ):
+            day = days.setdefault(row["day"], {"date": row["day"], "count": 0, "failed": 0})
+            day["count"] += row["count"]
+            day["failed"] += row["count"] if row["status"] == LogStatus.FAILED else 0
+            histogram_merge(histogram, row["latency_histogram"])
+            latency_sum += row["latency_ms_sum"]
+            up, down = up + row["rating_up"], down + row["rating_down"]
+        per_day = list(days.values())
+        total = sum(day["count"] for day in per_day)
+        mean = round(latency_sum / total, 1) if total else None
+        per_user = (
+            _day_range(DailyUserStat.objects.all(), filters)
+            .values("user_id")
+            .annotate(total=Sum("count"))
+            .order_by("-total", "user_id")
+            .values_list("user_id", "total")[:top]
+        )
+        keywords = (
+            _day_range(DailyKeyword.objects.all(), filters)
+            .values("term")
+            .annotate(total=Sum("count"))
+            .order_by("-total", "term")
+            .values_list("term", "total")[:top]
+        )
+    latency = {
+        "p50": histogram_percentile(histogram, 0.50),
+        "p95": histogram_percentile(histogram, 0.95),
+        "mean": mean,
+        "method": "histogram",
+    }
+    return per_day, list(per_user), None if keywords is None else list(keywords), latency, up, down
+
+
+def stats_live(queryset, *, top: int = TOP):
+    """The same figures aggregated over a filtered log queryset."""
+    queryset = queryset.order_by()
+    failed = Q(status=LogStatus.FAILED)
+    per_day = [
+        {"date": row["day"], "count": row["count"], "failed": row["failed"]}
+        for row in queryset.values("day").annotate(count=Count("id"), failed=Count("id", filter=failed)).order_by("day")
+    ]
+    per_user = list(
+        queryset.values("user_id")
+        .annotate(total=Count("id"))
+        .order_by("-total", "user_id")
+        .values_list("user_id", "total")[:top]
+    )
+    ratings = queryset.aggregate(up=Count("id", filter=Q(rating=1)), down=Count("id", filter=Q(rating=-1)))
+    latencies = sorted(queryset.order_by("-created_at").values_list("latency_ms", flat=True)[:LATENCY_SAMPLE])
+    latency = {"p50": None, "p95": None, "mean": None, "method": "exact", "sampled": len(latencies)}
+    if latencies:
+        latency.update(
+            p50=round(latencies[int(0.50 * (len(latencies) - 1))], 1),
+            p95=round(latencies[int(0.95 * (len(latencies) - 1))], 1),
+            mean=round(sum(latencies) / len(latencies), 1),
+        )
+    top_keywords, sampled = keywords_live(queryset, top=top)
+    return per_day, per_user, top_keywords, latency, ratings["up"], ratings["down"], sampled
+
+
+def keywords_live(queryset, *, top: int = TOP) -> tuple[list[tuple[str, int]], int]:
+    """Top keywords of the most recent KEYWORD_SAMPLE matching logs, and how
+    many logs were read."""
+    counter: Counter = Counter()
+    sampled = 0
+    for terms in queryset.order_by("-created_at").values_list("keywords", flat=True)[:KEYWORD_SAMPLE]:
+        counter.update(set(terms.split()))
+        sampled += 1
+    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:top], sampled
+
+
+def log_stats(*, queryset, filters: dict, sees_all: bool, top: int = TOP) -> dict:
+    """Stats of the logs matching `filters` (the FilterSet's cleaned data,
+    empty values removed); `queryset` is those logs, already filtered."""
+    if rollups_apply(filters, sees_all=sees_all):
+        per_day, per_user, keywords, latency, up, down = stats_from_rollups(filters, top=top)
+        extra = {}
+        if keywords is None:
+            keywords, sampled = keywords_live(queryset, top=top)
+            extra["keywords_sampled_logs"] = sampled
+        return _summary(per_day, per_user, keywords, latency, up, down, "rollup", **extra)
+    per_day, per_user, keywords, latency, up, down, sampled = stats_live(queryset, top=top)
+    return _summary(per_day, per_user, keywords, latency, up, down, "live", keywords_sampled_logs=sampled)

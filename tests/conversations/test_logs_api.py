@@ -1,0 +1,178 @@
+"""GET /api/conversation/logs (the seed's limit and user_id, plus filters,
+search, ordering, cursor pagination), detail, delete and feedback."""
+
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from conversations.models import ConversationLog, DailyStat, DailyUserStat
+
+URL = "/api/conversation/logs"
+
+
+def _at(days_ago: int, hour: int = 12) -> dt.datetime:
+    local = timezone.localtime().replace(hour=hour, minute=0, second=0, microsecond=0)
+    return local - dt.timedelta(days=days_ago)
+
+
+def _ids(response) -> list[int]:
+    assert response.status_code == 200, response.content
+    return [row["id"] for row in response.json()["results"]]
+
+
+def test_seed_query_limit_and_user_id_newest_first(staff_client, make_log):
+    old = make_log(user_id="guest", created_at=_at(3))
+    new = make_log(user_id="guest", created_at=_at(1))
+    make_log(user_id="kim")
+
+    assert _ids(staff_client.get(URL, {"limit": 5, "user_id": "guest"})) == [new.pk, old.pk]
+    assert _ids(staff_client.get(URL + "/", {"limit": 1, "user_id": "guest"})) == [new.pk]
+
+
+def test_a_user_sees_only_their_own_accounts_logs(owner_client, owner, other_user, make_log):
+    mine = make_log(account=owner)
+    make_log(account=other_user)
+
+    assert _ids(owner_client.get(URL)) == [mine.pk]
+
+
+def test_detail_of_another_users_log_is_404(owner_client, other_user, make_log):
+    theirs = make_log(account=other_user)
+
+    assert owner_client.get(f"{URL}/{theirs.pk}").status_code == 404
+    assert owner_client.post(f"{URL}/{theirs.pk}/feedback", {"rating": 1}, format="json").status_code == 404
+
+
+def test_owner_less_service_key_sees_all_logs(make_api_key, key_client, owner, other_user, make_log):
+    make_log(account=owner)
+    make_log(account=other_user)
+    _key, secret = make_api_key(["service"])
+
+    assert len(_ids(key_client(secret, "x-api-key").get(URL))) == 2
+
+
+def test_date_range_uses_whole_local_days_inclusive(staff_client, make_log):
+    make_log(created_at=_at(5))
+    inside = [make_log(created_at=_at(3, hour=0)), make_log(created_at=_at(2, hour=23))]
+    make_log(created_at=_at(1))
+    first, last = _at(3).date().isoformat(), _at(2).date().isoformat()
+
+    ids = _ids(staff_client.get(URL, {"date_from": first, "date_to": last}))
+
+    assert sorted(ids) == sorted(log.pk for log in inside)
+
+
+def test_date_bounds_accept_instants(staff_client, make_log):
+    make_log(created_at=_at(2, hour=9))
+    later = make_log(created_at=_at(2, hour=15))
+
+    ids = _ids(staff_client.get(URL, {"date_from": _at(2, hour=12).isoformat()}))
+
+    assert ids[-1] == later.pk and len(ids) == 1
+
+
+def test_status_and_session_filters(staff_client, make_log):
+    failed = make_log(status="failed", error="timeout", session_id="s-1")
+    make_log(session_id="s-1")
+    make_log(session_id="s-2")
+
+    assert _ids(staff_client.get(URL, {"status": "failed"})) == [failed.pk]
+    assert len(_ids(staff_client.get(URL, {"session_id": "s-1"}))) == 2
+
+
+def test_ordering_by_latency(staff_client, make_log):
+    slow = make_log(latency_ms=900)
+    fast = make_log(latency_ms=5)
+
+    assert _ids(staff_client.get(URL, {"ordering": "latency_ms"})) == [fast.pk, slow.pk]
+    assert _ids(staff_client.get(URL, {"ordering": "-latency_ms"})) == [slow.pk, fast.pk]
+
+
+def test_cursor_pagination_walks_every_log_once(staff_client, make_log):
+    created = {make_log(created_at=_at(0) - dt.timedelta(minutes=i)).pk for i in range(7)}
+    seen, url, params = [], URL, {"limit": 3}
+    while url:
+        body = staff_client.get(url, params).json()
+        seen += [row["id"] for row in body["results"]]
+        url, params = body["next"], None
+
+    assert len(seen) == 7 and set(seen) == created
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 0}, "limit"),
+        ({"limit": 1001}, "limit"),
+        ({"limit": "many"}, "limit"),
+        ({"date_from": "2026-13-40"}, "date_from"),
+        ({"date_to": "yesterday"}, "date_to"),
+        ({"status": "lost"}, "status"),
+        ({"user": "kim"}, "user"),
+        ({"ordering": "question"}, None),
+    ],
+)
+def test_bad_query_parameters_are_400_naming_them(staff_client, db, params, field):
+    response = staff_client.get(URL, params)
+
+    if field is None:
+        # An ordering outside the allowed fields is ignored, as DRF does.
+        assert response.status_code == 200
+        return
+    assert response.status_code == 400
+    assert field in response.json()["error"]["fields"]
+
+
+def test_list_costs_a_fixed_number_of_queries(staff_client, make_log, django_assert_max_num_queries):
+    for _ in range(5):
+        make_log()
+    with django_assert_max_num_queries(4):
+        assert len(_ids(staff_client.get(URL))) == 5
+
+
+def test_feedback_is_stored_replaced_and_counted(owner_client, owner, make_log):
+    log = make_log(account=owner, user_id="kim")
+
+    response = owner_client.post(
+        f"{URL}/{log.pk}/feedback", {"rating": -1, "comment": "출처가 틀렸어요", "tags": ["부정확"]}, format="json"
+    )
+    assert response.status_code == 200
+    assert (response.json()["rating"], response.json()["feedback_tags"]) == (-1, ["부정확"])
+    assert DailyStat.objects.get(day=log.day).rating_down == 1
+
+    owner_client.post(f"{URL}/{log.pk}/feedback", {"rating": 1}, format="json")
+    stat, user_stat = DailyStat.objects.get(day=log.day), DailyUserStat.objects.get(day=log.day, user_id="kim")
+    assert (stat.rating_up, stat.rating_down) == (1, 0)
+    assert (user_stat.rating_up, user_stat.rating_down) == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"rating": 0}, "rating"),
+        ({}, "rating"),
+        ({"rating": 1, "tags": ["x" * 41]}, "tags"),
+        ({"rating": 1, "comment": "c" * 2001}, "comment"),
+    ],
+)
+def test_bad_feedback_is_400_naming_the_field(owner_client, owner, make_log, payload, field):
+    log = make_log(account=owner)
+
+    response = owner_client.post(f"{URL}/{log.pk}/feedback", payload, format="json")
+
+    assert response.status_code == 400
+    assert field in str(response.json()["error"].get("fields", {})) or response.json()["error"].get("field") == field
+
+
+def test_only_staff_delete_and_rollups_follow(owner_client, staff_client, owner, make_log):
+    log = make_log(account=owner)
+
+    assert owner_client.delete(f"{URL}/{log.pk}").status_code == 403
+    assert staff_client.delete(f"{URL}/{log.pk}").status_code == 204
+    assert not ConversationLog.objects.exists()
+    assert DailyStat.objects.get(day=log.day).count == 0
+
+
+def test_anonymous_is_refused(anon_client, db):
+    assert anon_client.get(URL).status_code in (401, 403)
