@@ -254,7 +254,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {},
+    # Several apps have a `status`; name each app's choices explicitly.
+    "ENUM_NAME_OVERRIDES": {
+        "LogStatusEnum": "conversations.choices.LogStatus",
+        "DocumentStatusEnum": "conversations.choices.DocumentStatus",
+    },
 }
 
 # Scopes an API key may carry; see aiplatform.api.permissions.

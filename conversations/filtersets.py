@@ -6,6 +6,8 @@ from django import forms
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from .choices import LogStatus
 from .models import ConversationLog
@@ -54,6 +56,7 @@ class DateOrDateTimeField(forms.CharField):
         return TimeBound(moment, None)
 
 
+@extend_schema_field(OpenApiTypes.STR)
 class TimeBoundFilter(django_filters.Filter):
     field_class = DateOrDateTimeField
 
@@ -92,3 +95,13 @@ class ConversationLogFilterSet(django_filters.FilterSet):
 
     def filter_q(self, qs, name, value):
         return logs_search(qs, value)
+
+
+def filter_parameters() -> list:
+    """The filters as OpenAPI query parameters, for views that are not lists."""
+    from drf_spectacular.utils import OpenApiParameter
+
+    return [
+        OpenApiParameter(name, str, description=str(flt.extra.get("help_text", "")))
+        for name, flt in ConversationLogFilterSet.base_filters.items()
+    ]

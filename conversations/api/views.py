@@ -16,7 +16,7 @@ from aiplatform.api.permissions import IsStaff, ScopedAccess
 from aiplatform.streaming import streaming_response
 
 from .. import export, selectors, stats
-from ..filtersets import ConversationLogFilterSet
+from ..filtersets import ConversationLogFilterSet, filter_parameters
 from ..models import Document
 from ..services import chat, documents, logs
 from .serializers import (
@@ -127,7 +127,7 @@ class ConversationStatsView(VisibleLogsMixin, APIView):
 
     @extend_schema(
         tags=["conversations"],
-        parameters=[ConversationLogFilterSet, OpenApiParameter("top", int, description="List lengths (1-100).")],
+        parameters=[*filter_parameters(), OpenApiParameter("top", int, description="List lengths (1-100).")],
         responses=OpenApiTypes.OBJECT,
     )
     def get(self, request):
