@@ -21,6 +21,26 @@ ensure_mysqlclient_build_deps() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-libmysqlclient-dev pkg-config build-essential >/dev/null
 }
 
+# The browser tests drive Debian's Chromium (/usr/bin/chromium); the CJK font
+# makes Korean readable in their screenshots, the emoji font the page's buttons.
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    return
+  fi
+  if ! command -v apt-get >/dev/null 2>&1; then
+    say "No /usr/bin/chromium and no apt-get: the browser tests will fail until Chromium is installed there"
+    return
+  fi
+  local sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "run as root or install: chromium fonts-noto-cjk fonts-noto-color-emoji"
+    sudo="sudo"
+  fi
+  say "Installing Debian packages for the browser tests"
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null
+}
+
 # Create .venv with python3.11 and install a requirements file into it; skip
 # the install when the requirements have not changed since the last one.
 ensure_venv() {

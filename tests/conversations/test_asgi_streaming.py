@@ -92,20 +92,16 @@ def test_tokens_stream_and_hanging_up_stops_upstream(openai_server, make_api_key
         ) as response:
             assert response.status_code == 200
             assert response.headers["content-type"].startswith("text/event-stream")
-            deltas, sources_at = 0, None
+            deltas = 0
             for line in response.iter_lines():
-                if line == "event: sources":
-                    sources_at = time.monotonic()
                 if line == "event: delta":
                     deltas += 1
                     if deltas == 5:
                         break
-            spread = time.monotonic() - sources_at
         # Leaving the block closed the connection in the middle of the answer.
-
-        # Buffered, every event would arrive in one burst after the whole
-        # answer; streamed, five deltas take at least four 20 ms gaps.
-        assert spread >= 0.06
+        # Had the server buffered the stream, the whole answer would have been
+        # generated before the first byte left: no early upstream disconnect,
+        # and a `completed` log.
         assert openai_server.wait_for_disconnects(1, timeout=30)
         log = _wait_for(lambda: ConversationLog.objects.filter(status="interrupted").first())
         assert log is not None and log.streamed

@@ -1,0 +1,283 @@
+"""The log viewer page /conversations/ in a real headless Chromium: it reads
+the logs, stats and exports through the API with the signed-in session."""
+
+import datetime as dt
+import os
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from django.utils import timezone
+from playwright.sync_api import expect, sync_playwright
+
+from conversations.models import ConversationLog
+from conversations.services.logs import log_record
+from tests.factories import PASSWORD, StaffFactory, UserFactory
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Generous: CI runs two test workers beside a database server.
+expect.set_options(timeout=10_000)
+SCREENSHOT = Path(__file__).resolve().parents[2] / "test-artifacts" / "conversations-log-viewer.png"
+SOURCES = [
+    {"marker": 1, "chunk_id": 1, "document_id": 1, "title": "안내", "score": 0.8, "excerpt": "...", "cited": True},
+    {"marker": 2, "chunk_id": 2, "document_id": 2, "title": "참고", "score": 0.41, "excerpt": "...", "cited": False},
+]
+
+
+def test_anonymous_visitor_is_sent_to_the_login_page(db):
+    response = Client().get("/conversations/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/login/?next=/conversations/"
+
+
+@pytest.fixture
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test does, through ensure_chromium).")
+    # Playwright's sync API runs an event loop in this thread; Django would
+    # otherwise refuse the ORM calls the test makes meanwhile.
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                yield chromium
+            finally:
+                chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+
+
+def _new_page(browser, errors: list[str]):
+    context = browser.new_context(locale="ko-KR", timezone_id="Asia/Seoul", viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+
+    def on_console(message):
+        # Admin pages name no icon, so the browser asks for /favicon.ico (404).
+        if message.type == "error" and not message.location.get("url", "").endswith("/favicon.ico"):
+            errors.append(message.text)
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return context, page
+
+
+def _record(account, *, minutes_ago: int, **values):
+    defaults = {
+        "user_id": "kim",
+        "answer": "맑습니다.",
+        "status": "completed",
+        "latency_ms": 12.3,
+        "provider": "local",
+        "model": "extractive-v1",
+    }
+    created_at = timezone.now() - dt.timedelta(minutes=minutes_ago)
+    return log_record(account=account, created_at=created_at, **(defaults | values))
+
+
+def _logs_of(account) -> list[ConversationLog]:
+    """25 logs, newest first: one about 로그, one failed, and fillers."""
+    logs = [
+        _record(
+            account,
+            minutes_ago=1,
+            question="로그를 어디에 저장하나요?",
+            answer="데이터베이스에 저장됩니다 [1].",
+            sources=SOURCES,
+        ),
+        _record(
+            account,
+            minutes_ago=2,
+            user_id="lee",
+            question="모델이 응답하지 않는 이유는?",
+            answer="",
+            status="failed",
+            error="The chat model timed out.",
+            error_code="upstream_timeout",
+            latency_ms=30000,
+        ),
+    ]
+    for n in range(3, 26):
+        user_id = "lee" if n % 5 == 0 else "kim"
+        logs.append(_record(account, minutes_ago=n, user_id=user_id, question=f"질문 {n:02d}: 오늘 날씨는 어떤가요?"))
+    return logs
+
+
+def _load(page, action):
+    """Do something that fetches the log list, and wait for the answer."""
+    with page.expect_response(lambda r: "/api/conversation/logs?" in r.url):
+        action()
+
+
+@pytest.mark.slow
+def test_log_viewer_lists_filters_pages_and_rates(live_server, transactional_db, browser):
+    user = UserFactory(username="viewer")
+    other = UserFactory(username="someone-else")
+    mine = _logs_of(user)
+    _record(other, minutes_ago=0, question="다른 계정의 로그 질문입니다", user_id="kim")
+    questions = [log.question for log in mine]
+
+    session = Client()
+    session.force_login(user)
+    errors: list[str] = []
+    context, page = _new_page(browser, errors)
+    context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": session.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    page.goto(f"{live_server.url}/conversations/")
+    expect(page).to_have_title("대화 기록 · AI 플랫폼")
+    rows = page.get_by_test_id("log-row")
+    row_questions = page.get_by_test_id("log-question")
+    expect(rows).to_have_count(0)
+
+    # The seed's button lists the user's logs, newest first (20 a page by default).
+    _load(page, lambda: page.get_by_role("button", name="🧾 대화 기록 보기").click())
+    expect(row_questions).to_have_text(questions[:20])
+    _load(page, lambda: page.get_by_test_id("page-size").select_option("50"))
+    expect(row_questions).to_have_text(questions)
+    expect(page.get_by_text("다른 계정의 로그 질문입니다")).to_have_count(0)
+    expect(page.get_by_test_id("stat-total")).to_have_text("25")
+    expect(page.locator("#stat-failure-rate")).to_have_text("4% (1건)")
+    expect(page.get_by_test_id("stat-keywords").locator("li")).to_have_count(5)
+    expect(page.get_by_test_id("stat-per-day").locator(".bar").first).to_be_visible()
+
+    # A row shows the time, user, status, model, latency and sources.
+    first = rows.first
+    expect(first.get_by_test_id("log-answer")).to_have_text("데이터베이스에 저장됩니다 [1].")
+    expect(first.get_by_test_id("log-user")).to_have_text("사용자 kim")
+    expect(first.get_by_test_id("log-status")).to_have_text("완료")
+    expect(first).to_contain_text("local / extractive-v1")
+    expect(first).to_contain_text("12.3 ms")
+    assert dt.datetime.fromisoformat(first.locator("time").get_attribute("datetime")) == mine[0].created_at
+    expect(first.get_by_test_id("log-sources").locator("li")).to_have_text(
+        ["[1] 안내 (0.80) ✔ 인용", "[2] 참고 (0.41)"]
+    )
+    expect(first.get_by_test_id("feedback-shown")).to_have_text("평가 없음")
+
+    failed = page.locator('[data-testid="log-row"][data-status="failed"]')
+    expect(failed).to_have_count(1)
+    expect(failed.get_by_test_id("log-status")).to_have_text("실패")
+    expect(failed.get_by_test_id("log-status")).to_have_css("color", "rgb(198, 40, 40)")
+    expect(failed.get_by_test_id("log-error")).to_have_text("⚠ The chat model timed out. (upstream_timeout)")
+
+    # 👍 posts the feedback and the row shows it in place.
+    with page.expect_response(lambda r: r.url.endswith(f"/logs/{mine[0].pk}/feedback")) as posted:
+        first.get_by_test_id("feedback-up").click()
+    assert posted.value.status == 200
+    expect(first.get_by_test_id("feedback-shown")).to_have_text("👍")
+    expect(first.get_by_test_id("feedback-up")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#stat-feedback")).to_contain_text("👍 1")
+    mine[0].refresh_from_db()
+    assert mine[0].rating == 1
+
+    # Paging with the cursor URLs, 10 a page.
+    _load(page, lambda: page.get_by_test_id("page-size").select_option("10"))
+    expect(row_questions).to_have_text(questions[:10])
+    expect(page.get_by_test_id("page-prev")).to_be_disabled()
+    _load(page, lambda: page.get_by_test_id("page-next").click())
+    expect(row_questions).to_have_text(questions[10:20])
+    _load(page, lambda: page.get_by_test_id("page-next").click())
+    expect(row_questions).to_have_text(questions[20:])
+    expect(page.get_by_test_id("page-next")).to_be_disabled()
+    _load(page, lambda: page.get_by_test_id("page-prev").click())
+    expect(row_questions).to_have_text(questions[10:20])
+
+    # Filter by end user; the stats and the export links follow the filters.
+    page.locator("#f-user_id").fill("lee")
+    _load(page, lambda: page.get_by_test_id("load-logs").click())
+    lee = [log.question for log in mine if log.user_id == "lee"]
+    expect(row_questions).to_have_text(lee)
+    expect(page.get_by_test_id("stat-total")).to_have_text(str(len(lee)))
+
+    # Korean search: 로그 finds the log that says 로그를, and only that one.
+    page.locator("#f-user_id").fill("")
+    page.locator("#f-q").fill("로그")
+    page.locator("#f-ordering").select_option("created_at")
+    _load(page, lambda: page.get_by_test_id("load-logs").click())
+    expect(row_questions).to_have_text(["로그를 어디에 저장하나요?"])
+    expect(page.get_by_test_id("stat-total")).to_have_text("1")
+    for name, file_format in (("export-csv", "csv"), ("export-jsonl", "jsonl")):
+        href = page.get_by_test_id(name).get_attribute("href")
+        assert urlsplit(href).path == f"/api/conversation/logs/export/{file_format}"
+        assert parse_qs(urlsplit(href).query) == {"q": ["로그"], "ordering": ["created_at"]}
+
+    # A period with no logs shows the empty state.
+    page.locator("#f-q").fill("")
+    page.locator("#f-date_from").fill("2000-01-01")
+    page.locator("#f-date_to").fill("2000-01-31")
+    _load(page, lambda: page.get_by_test_id("load-logs").click())
+    expect(rows).to_have_count(0)
+    expect(page.get_by_test_id("empty")).to_have_text("조건에 맞는 대화 기록이 없습니다.")
+    expect(page.get_by_test_id("stat-total")).to_have_text("0")
+    href = page.get_by_test_id("export-csv").get_attribute("href")
+    assert parse_qs(urlsplit(href).query) == {
+        "date_from": ["2000-01-01"],
+        "date_to": ["2000-01-31"],
+        "ordering": ["created_at"],
+    }
+
+    page.locator("#f-date_from").fill("")
+    page.locator("#f-date_to").fill("")
+    page.locator("#f-ordering").select_option("-created_at")
+    _load(page, lambda: page.get_by_test_id("load-logs").click())
+    expect(row_questions).to_have_text(questions[:10])
+    expect(page.get_by_test_id("empty")).to_be_hidden()
+    expect(page.get_by_test_id("stat-total")).to_have_text("25")
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    assert errors == []
+
+    # The API's refusal is shown next to the form (the browser also logs the 400).
+    page.locator("#f-q").fill("가" * 201)
+    _load(page, lambda: page.get_by_test_id("load-logs").click())
+    expect(page.get_by_test_id("form-error")).to_be_visible()
+    expect(page.get_by_test_id("form-error")).to_contain_text("200")
+    assert all("status of 400" in error for error in errors), errors
+    context.close()
+
+
+@pytest.mark.slow
+def test_staff_signs_in_through_the_admin_form_and_sees_every_account(live_server, transactional_db, browser):
+    staff = StaffFactory(username="auditor")
+    _record(UserFactory(username="one"), minutes_ago=2, question="첫 번째 계정의 질문")
+    _record(UserFactory(username="two"), minutes_ago=1, question="두 번째 계정의 질문")
+    _record(None, minutes_ago=3, question="API 키로 남긴 질문")
+
+    errors: list[str] = []
+    context, page = _new_page(browser, errors)
+    page.goto(f"{live_server.url}/admin/login/?next=/conversations/")
+    page.locator("#id_username").fill(staff.username)
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("input[type=submit]").click()
+    page.wait_for_url(f"{live_server.url}/conversations/")
+    expect(page.locator("header")).to_contain_text("auditor · 모든 계정")
+
+    _load(page, lambda: page.get_by_test_id("load-logs").click())
+    expect(page.get_by_test_id("log-question")).to_have_text(
+        ["두 번째 계정의 질문", "첫 번째 계정의 질문", "API 키로 남긴 질문"]
+    )
+    expect(page.get_by_test_id("stat-total")).to_have_text("3")
+    assert errors == []
+    context.close()
