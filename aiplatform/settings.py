@@ -296,7 +296,7 @@ RAG_QUESTION_MAX_CHARS = env.int("RAG_QUESTION_MAX_CHARS", default=4000)
 RAG_TOP_K = env.int("RAG_TOP_K", default=4)
 RAG_TOP_K_MAX = env.int("RAG_TOP_K_MAX", default=20)
 # Retrieved chunks scoring below this cosine similarity are not given to the model.
-RAG_MIN_SCORE = env.float("RAG_MIN_SCORE", default=0.1)
+RAG_MIN_SCORE = env.float("RAG_MIN_SCORE", default=0.05)
 RAG_CHUNK_CHARS = env.int("RAG_CHUNK_CHARS", default=800)
 RAG_DOCUMENT_MAX_BYTES = env.int("RAG_DOCUMENT_MAX_BYTES", default=5 * 1024 * 1024)
 

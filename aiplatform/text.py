@@ -296,6 +296,12 @@ def split_sentences(text: str) -> list[str]:
     sentences = []
     for paragraph in re.split(r"\n\s*\n", text):
         paragraph = paragraph.strip()
+        # A Markdown heading is a sentence of its own, without its marks.
+        while paragraph.startswith("#"):
+            heading, _newline, paragraph = paragraph.partition("\n")
+            if heading.strip("# "):
+                sentences.append(heading.strip("# "))
+            paragraph = paragraph.strip()
         if not paragraph:
             continue
         for sentence in kiwi().split_into_sents(paragraph):

@@ -138,6 +138,7 @@ class DailyUserStat(models.Model):
     user_id = models.CharField(max_length=64)
     count = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
+    latency_ms_sum = models.FloatField(default=0)
     latency_histogram = models.JSONField(default=dict)
     rating_up = models.PositiveIntegerField(default=0)
     rating_down = models.PositiveIntegerField(default=0)

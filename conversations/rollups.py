@@ -97,6 +97,7 @@ def rollup_log(log: ConversationLog, *, sign: int = 1) -> None:
     user_stat = _locked_row(DailyUserStat, day=log.day, user_id=log.user_id)
     user_stat.count += sign
     user_stat.failed += sign * (log.status == LogStatus.FAILED)
+    user_stat.latency_ms_sum += sign * log.latency_ms
     _histogram_add(user_stat.latency_histogram, log.latency_ms, sign)
     user_stat.rating_up += sign * up
     user_stat.rating_down += sign * down
@@ -129,7 +130,7 @@ def rollups_rebuild(*, batch_size: int = 5000, progress: Callable[[int], None] |
     Runs in one transaction so readers see either the old or the new rollups.
     """
     stats: dict = defaultdict(lambda: {"count": 0, "lat": 0.0, "hist": Counter(), "pt": 0, "ct": 0, "up": 0, "down": 0})
-    users: dict = defaultdict(lambda: {"count": 0, "failed": 0, "hist": Counter(), "up": 0, "down": 0})
+    users: dict = defaultdict(lambda: {"count": 0, "failed": 0, "lat": 0.0, "hist": Counter(), "up": 0, "down": 0})
     keywords: Counter = Counter()
     fields = ("day", "status", "user_id", "latency_ms", "prompt_tokens", "completion_tokens", "rating", "keywords")
     seen = 0
@@ -148,6 +149,7 @@ def rollups_rebuild(*, batch_size: int = 5000, progress: Callable[[int], None] |
         u = users[day, user_id]
         u["count"] += 1
         u["failed"] += status == LogStatus.FAILED
+        u["lat"] += latency
         u["hist"][bucket] += 1
         u["up"] += up
         u["down"] += down
@@ -190,6 +192,7 @@ def rollups_rebuild(*, batch_size: int = 5000, progress: Callable[[int], None] |
                     user_id=user_id,
                     count=u["count"],
                     failed=u["failed"],
+                    latency_ms_sum=u["lat"],
                     latency_histogram=histogram(u["hist"]),
                     rating_up=u["up"],
                     rating_down=u["down"],

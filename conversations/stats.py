@@ -66,14 +66,17 @@ def stats_from_rollups(filters: dict, *, top: int = TOP) -> dict:
     histogram: Counter = Counter()
     if user_id:
         rows = _day_range(DailyUserStat.objects.filter(user_id=user_id), filters).order_by("day")
-        per_day, up, down = [], 0, 0
-        for row in rows.values("day", "count", "failed", "latency_histogram", "rating_up", "rating_down"):
+        per_day, up, down, latency_sum = [], 0, 0, 0.0
+        fields = ("day", "count", "failed", "latency_ms_sum", "latency_histogram", "rating_up", "rating_down")
+        for row in rows.values(*fields):
             per_day.append({"date": row["day"], "count": row["count"], "failed": row["failed"]})
             histogram_merge(histogram, row["latency_histogram"])
+            latency_sum += row["latency_ms_sum"]
             up, down = up + row["rating_up"], down + row["rating_down"]
-        per_user = [(user_id, sum(day["count"] for day in per_day))] if per_day else []
+        total = sum(day["count"] for day in per_day)
+        per_user = [(user_id, total)] if per_day else []
         keywords = None  # per-user keywords are not rolled up; see stats_live
-        mean = None
+        mean = round(latency_sum / total, 1) if total else None
     else:
         days: dict = {}
         up = down = 0
