@@ -78,6 +78,7 @@ def test_rollups_and_live_aggregation_agree(staff_client, owner_client, history,
         assert rolled[key] == live[key], key
 
 
+@pytest.mark.django_db(transaction=True)  # InnoDB's full-text index sees committed rows only
 def test_live_path_for_search_status_and_own_logs(staff_client, owner_client, owner, history, make_log):
     make_log(account=owner, user_id="me", question="내 질문", latency_ms=42.0)
 
