@@ -163,3 +163,32 @@ class DailyKeyword(models.Model):
 
     def __str__(self):
         return f"{self.day} {self.term}: {self.count}"
+
+
+class MonthlyUserStat(models.Model):
+    """Per month (its first day) and end user: ranking users over a year reads
+    twelve rows per user instead of 365."""
+
+    month = models.DateField()
+    user_id = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "user_id"], name="monthlyuserstat_unique")]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.user_id}: {self.count}"
+
+
+class MonthlyKeyword(models.Model):
+    """How many logs of a month mention a keyword."""
+
+    month = models.DateField()
+    term = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["month", "term"], name="monthlykeyword_unique")]
+
+    def __str__(self):
+        return f"{self.month:%Y-%m} {self.term}: {self.count}"

@@ -18,7 +18,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from .choices import LogStatus
-from .models import ConversationLog, DailyKeyword, DailyStat, DailyUserStat
+from .models import ConversationLog, DailyKeyword, DailyStat, DailyUserStat, MonthlyKeyword, MonthlyUserStat
 
 _BUCKET_GROWTH = 1.2
 
@@ -103,14 +103,22 @@ def rollup_log(log: ConversationLog, *, sign: int = 1) -> None:
     user_stat.rating_down += sign * down
     user_stat.save()
 
+    month = log.day.replace(day=1)
+    _counter_add(MonthlyUserStat, sign, month=month, user_id=log.user_id)
     for term in sorted(set(log.keywords.split())):
-        updated = DailyKeyword.objects.filter(day=log.day, term=term).update(count=F("count") + sign)
-        if not updated and sign > 0:
-            try:
-                with transaction.atomic():
-                    DailyKeyword.objects.create(day=log.day, term=term, count=1)
-            except IntegrityError:
-                DailyKeyword.objects.filter(day=log.day, term=term).update(count=F("count") + 1)
+        _counter_add(DailyKeyword, sign, day=log.day, term=term)
+        _counter_add(MonthlyKeyword, sign, month=month, term=term)
+
+
+def _counter_add(model, sign: int, **key) -> None:
+    """count += sign on the row with this key, creating it when needed."""
+    if model.objects.filter(**key).update(count=F("count") + sign) or sign < 0:
+        return
+    try:
+        with transaction.atomic():
+            model.objects.create(**key, count=sign)
+    except IntegrityError:
+        model.objects.filter(**key).update(count=F("count") + sign)
 
 
 def rollup_rating_change(log: ConversationLog, *, old_rating: int | None) -> None:
@@ -164,10 +172,22 @@ def rollups_rebuild(*, batch_size: int = 5000, progress: Callable[[int], None] |
     def histogram(counter: Counter) -> dict:
         return {str(bucket): count for bucket, count in counter.items()}
 
+    monthly_users: Counter = Counter()
+    for (day, user_id), u in users.items():
+        monthly_users[day.replace(day=1), user_id] += u["count"]
+    monthly_keywords: Counter = Counter()
+    for (day, term), count in keywords.items():
+        monthly_keywords[day.replace(day=1), term] += count
+
     with transaction.atomic():
-        DailyStat.objects.all().delete()
-        DailyUserStat.objects.all().delete()
-        DailyKeyword.objects.all().delete()
+        for model in (DailyStat, DailyUserStat, DailyKeyword, MonthlyUserStat, MonthlyKeyword):
+            model.objects.all().delete()
+        MonthlyUserStat.objects.bulk_create(
+            (MonthlyUserStat(month=m, user_id=u, count=c) for (m, u), c in monthly_users.items()), batch_size=5000
+        )
+        MonthlyKeyword.objects.bulk_create(
+            (MonthlyKeyword(month=m, term=t, count=c) for (m, t), c in monthly_keywords.items()), batch_size=5000
+        )
         DailyStat.objects.bulk_create(
             (
                 DailyStat(

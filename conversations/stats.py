@@ -8,12 +8,13 @@ hundred rows for a year, whatever the number of logs). Any other filter
 logs) is aggregated by the database over the matching logs.
 """
 
+import datetime as dt
 from collections import Counter
 
 from django.db.models import Count, Q, Sum
 
 from .choices import LogStatus
-from .models import DailyKeyword, DailyStat, DailyUserStat
+from .models import DailyKeyword, DailyStat, DailyUserStat, MonthlyKeyword, MonthlyUserStat
 from .rollups import histogram_merge, histogram_percentile
 
 TOP = 10
@@ -52,6 +53,46 @@ def _day_range(queryset, filters: dict):
     if filters.get("date_to"):
         queryset = queryset.filter(day__lte=filters["date_to"].date)
     return queryset
+
+
+def _month_after(day: dt.date) -> dt.date:
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+
+
+def _ranked(daily, monthly, field: str, filters: dict, top: int) -> list[tuple[str, int]]:
+    """Top `field` values by count over the date range: whole months from the
+    monthly rollup, the partial months at either end from the daily one."""
+    first = filters["date_from"].date if "date_from" in filters else None
+    last = filters["date_to"].date if "date_to" in filters else None
+    months_from = None if first is None else (first if first.day == 1 else _month_after(first))
+    months_until = (
+        None
+        if last is None
+        else (_month_after(last) if _month_after(last) - last == dt.timedelta(1) else last.replace(day=1))
+    )
+    totals: Counter = Counter()
+    if months_from and months_until and months_from >= months_until:
+        edges = Q(day__gte=first, day__lte=last)
+        whole = None
+    else:
+        edges = Q(pk__in=[])
+        if first is not None and first < months_from:
+            edges |= Q(day__gte=first, day__lt=months_from)
+        if last is not None and months_until <= last:
+            edges |= Q(day__gte=months_until, day__lte=last)
+        whole = Q()
+        if months_from:
+            whole &= Q(month__gte=months_from)
+        if months_until:
+            whole &= Q(month__lt=months_until)
+    groups = [daily.objects.filter(edges)]
+    if whole is not None:
+        groups.append(monthly.objects.filter(whole))
+    for queryset in groups:
+        totals.update(dict(queryset.values(field).annotate(total=Sum("count")).values_list(field, "total")))
+    return sorted(((name, total) for name, total in totals.items() if total > 0), key=lambda item: (-item[1], item[0]))[
+        :top
+    ]
 
 
 def rollups_apply(filters: dict, *, sees_all: bool) -> bool:
@@ -94,20 +135,8 @@ def stats_from_rollups(filters: dict, *, top: int = TOP) -> dict:
         per_day = list(days.values())
         total = sum(day["count"] for day in per_day)
         mean = round(latency_sum / total, 1) if total else None
-        per_user = (
-            _day_range(DailyUserStat.objects.all(), filters)
-            .values("user_id")
-            .annotate(total=Sum("count"))
-            .order_by("-total", "user_id")
-            .values_list("user_id", "total")[:top]
-        )
-        keywords = (
-            _day_range(DailyKeyword.objects.all(), filters)
-            .values("term")
-            .annotate(total=Sum("count"))
-            .order_by("-total", "term")
-            .values_list("term", "total")[:top]
-        )
+        per_user = _ranked(DailyUserStat, MonthlyUserStat, "user_id", filters, top)
+        keywords = _ranked(DailyKeyword, MonthlyKeyword, "term", filters, top)
     latency = {
         "p50": histogram_percentile(histogram, 0.50),
         "p95": histogram_percentile(histogram, 0.95),

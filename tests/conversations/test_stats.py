@@ -128,3 +128,30 @@ def test_histogram_buckets_bound_the_error():
     assert 45 <= histogram_percentile(uniform, 0.5) <= 56
     assert 86 <= histogram_percentile(uniform, 0.95) <= 105
     assert histogram_percentile(Counter(), 0.5) is None
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to"),
+    [
+        ("2026-08-20", "2026-10-31"),
+        ("2026-09-01", "2026-09-30"),
+        ("2026-08-01", "2026-11-05"),
+        ("2026-09-15", "2026-10-02"),
+    ],
+)
+def test_ranking_over_months_combines_monthly_and_daily_rollups(staff_client, make_log, date_from, date_to):
+    # Ranking users and keywords over long ranges reads whole months from the
+    # monthly rollups and the partial months at the ends from the daily ones.
+    days = ["2026-08-15", "2026-08-25", "2026-09-01", "2026-09-30", "2026-10-10", "2026-10-31", "2026-11-01"]
+    for i, day in enumerate(days):
+        when = timezone.make_aware(dt.datetime.fromisoformat(f"{day}T10:00:00"))
+        for j in range(i + 1):
+            make_log(user_id=f"user-{j}", question=f"keyword{i} 질문", created_at=when)
+
+    rolled = _stats(staff_client, date_from=date_from, date_to=date_to, top=20)
+    live = _stats(staff_client, date_from=f"{date_from}T00:00:00", date_to=date_to, top=20)
+
+    assert rolled["source"] == "rollup" and live["source"] == "live"
+    assert rolled["total"] == live["total"] > 0
+    assert rolled["per_user"] == live["per_user"]
+    assert rolled["top_keywords"] == live["top_keywords"]
