@@ -35,8 +35,9 @@ _use_create_lock = threading.Lock()
 # EMBEDDINGS_THREADS BLAS threads and wraps itself in threadpoolctl's limit,
 # which sets and restores a process-wide value: overlapping calls oversubscribe
 # the cores and can restore each other's limits in the wrong order. Measured on
-# 2 cores, 2000 sentences from 2 and 4 threads: 770-810/s without the lock,
-# 860-1400/s with it, so the lock costs nothing and removes the race.
+# 2 cores, 2000 sentences from 2 and 4 threads: 740-810/s without the lock,
+# 860-1400/s with it (a box shared with other work, hence the spread), so the
+# lock costs nothing and removes the race.
 _use_encode_lock = threading.Lock()
 
 # Dimension of each OpenAI-compatible model, learnt from its first answer.
@@ -108,7 +109,7 @@ def _normalise(rows: np.ndarray) -> np.ndarray:
 
 
 def _use():
-    """The process's encoder, created once: loading it takes about a second and 100 MB."""
+    """The process's encoder, created once with EMBEDDINGS_THREADS as it is then (a second and 100 MB)."""
     global _use_encoder
     if _use_encoder is None:
         with _use_create_lock:

@@ -106,6 +106,16 @@ def test_approximate_above_threshold(settings, kind):
     assert {i for i, _ in index.search(data[200], 2)[0]} == {ids[100], ids[200]}
     assert index.info()["count"] == 2950
 
+    # Past MAX_DEAD_FRACTION tombstones, the index is rebuilt from the vectors it stores.
+    index.remove(ids[:1000])
+    assert index.info()["count"] == 2000
+    assert index.info()["built_at"] is not None
+    top = index.search(data[2500], 1)[0][0]
+    assert top[0] == ids[2500]
+    assert top[1] == pytest.approx(1.0, abs=1e-5)
+    removed = set(ids[:1000].tolist())
+    assert not removed & {i for row in index.search(data[:1000:25], 10) for i, _ in row}
+
 
 def test_remove():
     data = clustered(100, 8)
@@ -155,6 +165,19 @@ def test_persists_across_objects(tmp_path):
             for kind, ext in [("ids", "npy"), ("index", "faiss")]
         ]
     )
+
+
+def test_rebuild_replaces_an_unreadable_index(tmp_path):
+    index = vectors.get_index("broken")
+    index.add(np.arange(10), clustered(10, 8))
+    for path in (tmp_path / "broken").glob("index.*.faiss"):
+        path.unlink()
+    reader = vectors.VectorIndex("broken", tmp_path)
+    with pytest.raises(UpstreamUnavailable):
+        reader.search(clustered(1, 8), 3)
+    reader.rebuild(np.arange(3), clustered(3, 8))
+    assert len(reader.search(clustered(1, 8), 5)[0]) == 3
+    assert index.info()["count"] == 3
 
 
 def test_dimension_mismatch():
