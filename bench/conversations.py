@@ -1,16 +1,19 @@
 """Conversations benchmark: log list, stats, full-text search and RAG overhead on a million logs.
 
     .venv/bin/python -m bench.conversations --db sqlite|mysql [--logs 1000000] [--quick] [--json PATH]
+    .venv/bin/python -m bench.conversations --db mysql --explain search-common  # each SQL of a case: time, plan
     .venv/bin/python -m bench.conversations --db mysql --drop      # remove the bench database and exit
 
 The first run creates the database (bench/out/conversations-<n>.sqlite3 or
-MariaDB `aiplatform_bench`), loads the synthetic logs (bench.conversations_data)
-and a 10,000-chunk knowledge base, and keeps them; later runs reuse them.
-Each case is timed in-process (a DRF request through the real view, rendered
-to JSON, on a warm database connection) and over HTTP (gunicorn on the same
-database, through bench.harness). Targets: the log page's ORM query within
-1.5x of the same SQL through the DB-API cursor, stats p50 < 150 ms, full-text
-search p50 < 100 ms, RAG overhead (request minus provider) p50 < 15 ms.
+MariaDB `aiplatform_bench`; another size gets its own), loads the synthetic
+logs (bench.conversations_data) and a 10,000-chunk knowledge base
+(bench.conversations_rag), and keeps them: later runs reuse them. Each case
+is timed in-process (a DRF request through the real view, rendered to JSON,
+on a warm database connection; bench.conversations_measure) and over HTTP
+(gunicorn on the same database through bench.harness; bench.conversations_http).
+Targets: the log page's ORM query within 1.5x of the same SQL through the
+DB-API cursor, stats p50 < 150 ms, full-text search p50 < 100 ms, RAG
+overhead (request minus provider) p50 < 15 ms.
 """
 
 import argparse
@@ -171,6 +174,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from bench import conversations_measure as m
     from bench import conversations_rag as rag
+    from bench.conversations_http import measure_http
 
     client = m.InProcess(m.staff_user())
     all_cases = m.cases()
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_http:
         print("HTTP ...", flush=True)
         try:
-            http_extra = m.measure_http(db, all_cases, args)
+            http_extra = measure_http(db, all_cases, args)
         finally:
             rag.rag_logs_clean()
     facts["run_s"] = time.perf_counter() - began
