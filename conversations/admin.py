@@ -1,7 +1,4 @@
 from django.contrib import admin, messages
-from django.utils import timezone
-
-from aiplatform.streaming import streaming_response
 
 from . import export
 from .models import ConversationLog, Document, DocumentChunk
@@ -10,24 +7,12 @@ from .services import documents, logs
 
 @admin.action(description="선택한 기록을 CSV로 내보내기")
 def export_csv(modeladmin, request, queryset):
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    return streaming_response(
-        request,
-        export.logs_export_csv(queryset),
-        content_type="text/csv; charset=utf-8",
-        Content_Disposition=f'attachment; filename="conversation-logs-{stamp}.csv"',
-    )
+    return export.logs_export_response(request, queryset, "csv")
 
 
 @admin.action(description="선택한 기록을 JSONL로 내보내기")
 def export_jsonl(modeladmin, request, queryset):
-    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-    return streaming_response(
-        request,
-        export.logs_export_jsonl(queryset),
-        content_type="application/x-ndjson; charset=utf-8",
-        Content_Disposition=f'attachment; filename="conversation-logs-{stamp}.jsonl"',
-    )
+    return export.logs_export_response(request, queryset, "jsonl")
 
 
 @admin.register(ConversationLog)

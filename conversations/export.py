@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from django.db.models import Q
 from django.utils import timezone
 
+from aiplatform.streaming import streaming_response
+
 EXPORT_FIELDS = (
     "id",
     "created_at",
@@ -73,3 +75,17 @@ def logs_export_csv(queryset) -> Iterator[str]:
 def logs_export_jsonl(queryset) -> Iterator[str]:
     for row in logs_export_rows(queryset):
         yield json.dumps(row, ensure_ascii=False) + "\n"
+
+
+_FORMATS = {
+    "csv": (logs_export_csv, "text/csv; charset=utf-8"),
+    "jsonl": (logs_export_jsonl, "application/x-ndjson; charset=utf-8"),
+}
+
+
+def logs_export_response(request, queryset, file_format: str):
+    """A streamed download of these logs as "csv" or "jsonl"."""
+    lines, content_type = _FORMATS[file_format]
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
+    disposition = f'attachment; filename="conversation-logs-{stamp}.{file_format}"'
+    return streaming_response(request, lines(queryset), content_type=content_type, Content_Disposition=disposition)

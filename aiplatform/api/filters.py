@@ -12,6 +12,11 @@ class StrictDjangoFilterBackend(DjangoFilterBackend):
     typo (`user=` for `user_id=`) is not silently ignored."""
 
     def filter_queryset(self, request, queryset, view):
+        self.reject_unknown_params(request, queryset, view)
+        return super().filter_queryset(request, queryset, view)
+
+    def reject_unknown_params(self, request, queryset, view) -> None:
+        """400 naming every query parameter that neither the FilterSet nor the view knows."""
         allowed = set(GENERIC_PARAMS) | set(getattr(view, "extra_query_params", ()))
         filterset_class = self.get_filterset_class(view, queryset)
         if filterset_class is not None:
@@ -25,4 +30,3 @@ class StrictDjangoFilterBackend(DjangoFilterBackend):
         unknown = sorted(set(request.query_params) - allowed)
         if unknown:
             raise exceptions.ValidationError({name: [_("Unknown query parameter.")] for name in unknown})
-        return super().filter_queryset(request, queryset, view)

@@ -1,5 +1,4 @@
 from django.conf import settings
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -106,14 +105,7 @@ class ConversationLogViewSet(VisibleLogsMixin, mixins.DestroyModelMixin, viewset
     )
     @action(detail=False, methods=["get"], url_path=r"export/(?P<file_format>csv|jsonl)", pagination_class=None)
     def export(self, request, file_format=None):
-        queryset = self.filter_queryset(self.get_queryset())
-        stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-        if file_format == "csv":
-            content, content_type = export.logs_export_csv(queryset), "text/csv; charset=utf-8"
-        else:
-            content, content_type = export.logs_export_jsonl(queryset), "application/x-ndjson; charset=utf-8"
-        disposition = f'attachment; filename="conversation-logs-{stamp}.{file_format}"'
-        return streaming_response(request, content, content_type=content_type, Content_Disposition=disposition)
+        return export.logs_export_response(request, self.filter_queryset(self.get_queryset()), file_format)
 
 
 class ConversationStatsView(VisibleLogsMixin, APIView):
@@ -133,13 +125,13 @@ class ConversationStatsView(VisibleLogsMixin, APIView):
     def get(self, request):
         top = parse_bounded_int(request, "top", default=stats.TOP, minimum=1, maximum=100)
         backend = StrictDjangoFilterBackend()
-        # Refuses unknown parameters and invalid values with a 400 naming them.
-        queryset = backend.filter_queryset(request, self.get_queryset(), self)
+        backend.reject_unknown_params(request, self.get_queryset(), self)
         filterset = backend.get_filterset(request, self.get_queryset(), self)
-        filterset.is_valid()
+        if not filterset.is_valid():
+            raise exceptions.ValidationError(filterset.errors)
         filters = {name: value for name, value in filterset.form.cleaned_data.items() if value not in (None, "")}
         body = stats.log_stats(
-            queryset=queryset, filters=filters, sees_all=selectors.sees_all_logs(request.user), top=top
+            queryset=filterset.qs, filters=filters, sees_all=selectors.sees_all_logs(request.user), top=top
         )
         return Response(body)
 

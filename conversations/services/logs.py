@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from aiplatform import text
 from aiplatform.errors import InvalidInput
 
-from ..choices import LogStatus, Rating
+from ..choices import Rating
 from ..models import ConversationLog
 from ..rollups import rollup_log, rollup_rating_change
 
@@ -116,7 +116,3 @@ def log_delete(*, log: ConversationLog) -> None:
             return
         rollup_log(locked, sign=-1)
         locked.delete()
-
-
-def log_status_is_final(status: str) -> bool:
-    return status in LogStatus.values
