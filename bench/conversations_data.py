@@ -20,6 +20,7 @@ from bench import conversations_text as bank
 from conversations.choices import LogStatus
 from conversations.models import ConversationLog
 from conversations.rollups import rollups_rebuild
+from conversations.search import log_terms_write
 from conversations.services.logs import log_analyse
 
 SEED = 20261122
@@ -233,6 +234,7 @@ def logs_load(n: int, pool: list[PoolEntry], analyse_s: float, *, progress=print
             rows = [_log(i, draws, pool, rng) for i in range(start, min(n, start + CHUNK_ROWS))]
             with transaction.atomic():
                 ConversationLog.objects.bulk_create(rows, batch_size=2000)
+                log_terms_write(rows)
             done = start + len(rows)
             if done % (CHUNK_ROWS * 10) == 0 or done == n:
                 rate = done / (time.perf_counter() - started)

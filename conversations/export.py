@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from aiplatform.streaming import streaming_response
 
+from .search import MATCH_ID
+
 EXPORT_FIELDS = (
     "id",
     "created_at",
@@ -38,16 +40,27 @@ BATCH = 2000
 
 
 def logs_export_rows(queryset, *, batch: int = BATCH) -> Iterator[dict]:
-    queryset = queryset.order_by("-created_at", "-id").values(*EXPORT_FIELDS)
+    """The logs as dicts, newest first, read in keyset batches. A search
+    (annotated by conversations.search) is read in its index order."""
+    if MATCH_ID in queryset.query.annotations:
+        queryset = queryset.order_by(f"-{MATCH_ID}").values(*EXPORT_FIELDS, MATCH_ID)
+
+        def after(row):
+            return Q(**{f"{MATCH_ID}__lt": row[MATCH_ID]})
+    else:
+        queryset = queryset.order_by("-created_at", "-id").values(*EXPORT_FIELDS)
+
+        def after(row):
+            return Q(created_at__lt=row["created_at"]) | Q(created_at=row["created_at"], id__lt=row["id"])
+
     last = None
     while True:
-        page = queryset
-        if last is not None:
-            page = page.filter(Q(created_at__lt=last[0]) | Q(created_at=last[0], id__lt=last[1]))
+        page = queryset if last is None else queryset.filter(after(last))
         rows = list(page[:batch])
         if rows:
-            last = (rows[-1]["created_at"], rows[-1]["id"])
+            last = dict(rows[-1])
         for row in rows:
+            row.pop(MATCH_ID, None)
             row["created_at"] = timezone.localtime(row["created_at"]).isoformat()
             yield row
         if len(rows) < batch:

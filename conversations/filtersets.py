@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from aiplatform.api.filters import FilterSet
+
 from .choices import LogStatus
 from .models import ConversationLog
 from .search import logs_search
@@ -78,7 +80,7 @@ class TimeBoundFilter(django_filters.Filter):
         return qs.filter(**{f"created_at__{lookup}": value.value})
 
 
-class ConversationLogFilterSet(django_filters.FilterSet):
+class ConversationLogFilterSet(FilterSet):
     user_id = django_filters.CharFilter(max_length=64, help_text="End-user label given to rag-chat.")
     session_id = django_filters.CharFilter(max_length=64)
     status = django_filters.ChoiceFilter(choices=LogStatus.choices)

@@ -109,6 +109,21 @@ class ConversationLog(models.Model):
         return f"{self.user_id}: {self.question[:40]}"
 
 
+class ConversationLogTerm(models.Model):
+    """The search index on MariaDB/MySQL (SQLite has FTS5):
+    one row per distinct term of a log, in its stored form (see
+    conversations.search). The primary key (term, log) lists a term's logs in
+    id order, so the newest page of matches is a page of index entries however
+    common the term is. Empty on SQLite, which searches its FTS5 table."""
+
+    pk = models.CompositePrimaryKey("term", "log")
+    term = models.CharField(max_length=84)
+    log = models.ForeignKey(ConversationLog, on_delete=models.CASCADE, related_name="terms")
+
+    def __str__(self):
+        return f"{self.term} → {self.log_id}"
+
+
 class DailyStat(models.Model):
     """Per day and status, over all logs: what the stats read instead of
     scanning a million rows. Kept in step by the services that write logs."""
@@ -145,7 +160,11 @@ class DailyUserStat(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "user_id"], name="dailyuserstat_unique")]
-        indexes = [models.Index(fields=["user_id", "day"], name="dailyuserstat_user_day")]
+        indexes = [
+            models.Index(fields=["user_id", "day"], name="dailyuserstat_user_day"),
+            # Covers the per-user ranking over a day range (no row reads).
+            models.Index(fields=["day", "user_id", "count"], name="dailyuserstat_day_user_count"),
+        ]
 
     def __str__(self):
         return f"{self.day} {self.user_id}: {self.count}"
@@ -160,9 +179,29 @@ class DailyKeyword(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "term"], name="dailykeyword_unique")]
+        # Covers the keyword ranking over a day range (no row reads).
+        indexes = [models.Index(fields=["day", "term", "count"], name="dailykeyword_day_term_count")]
 
     def __str__(self):
         return f"{self.day} {self.term}: {self.count}"
+
+
+class DailyUserKeyword(models.Model):
+    """How many logs of an end user on a day mention a keyword: the top
+    keywords of one user without reading their logs."""
+
+    day = models.DateField()
+    user_id = models.CharField(max_length=64)
+    term = models.CharField(max_length=64)
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user_id", "day", "term"], name="dailyuserkeyword_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.user_id} {self.term}: {self.count}"
 
 
 class MonthlyUserStat(models.Model):

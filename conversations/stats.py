@@ -1,27 +1,45 @@
 """Conversation stats: counts per day and per user, top keywords, latency
 percentiles, failure rate, feedback.
 
-Two ways to the same figures. For someone who sees every log and filters only
-by whole dates and end user, they are summed from the daily rollups (a few
-hundred rows for a year, whatever the number of logs). Any other filter
-(search, status, session, a time of day, or a caller limited to their own
-logs) is aggregated by the database over the matching logs.
+Three ways to the same figures, named by `source` in the response:
+
+- "rollup": for someone who sees every log and filters only by whole dates
+  and end user, they are summed from the daily and monthly rollups (a few
+  hundred rows for a year, whatever the number of logs).
+- "sample": with a search (`q`) they describe the newest SEARCH_SAMPLE
+  matching logs, read through the search index newest first; `sample` says
+  how many logs that was and whether it was every match.
+- "live": any other filter (status, session, a time of day, or a caller
+  limited to their own logs) is aggregated by the database over the
+  matching logs.
 """
 
 import datetime as dt
 from collections import Counter
 
 from django.db.models import Count, Q, Sum
+from django.utils import timezone
 
 from .choices import LogStatus
-from .models import DailyKeyword, DailyStat, DailyUserStat, MonthlyKeyword, MonthlyUserStat
+from .models import (
+    ConversationLog,
+    DailyKeyword,
+    DailyStat,
+    DailyUserKeyword,
+    DailyUserStat,
+    MonthlyKeyword,
+    MonthlyUserStat,
+)
 from .rollups import histogram_merge, histogram_percentile
+from .search import MATCH_ID
 
 TOP = 10
 # Live keyword counts read the keywords of at most this many matching logs
 # (the most recent); the response says how many were read.
 KEYWORD_SAMPLE = 20_000
 LATENCY_SAMPLE = 200_000
+# Stats of a search describe at most this many of its newest matches.
+SEARCH_SAMPLE = 5_000
 ROLLUP_FILTERS = {"date_from", "date_to", "user_id"}
 
 
@@ -45,6 +63,23 @@ def _summary(per_day: list[dict], per_user, keywords, latency: dict, up: int, do
         "feedback": _feedback(up, down),
         **extra,
     }
+
+
+def _ranking(counter: Counter, top: int) -> list[tuple[str, int]]:
+    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:top]
+
+
+def _exact_latency(latencies: list[float]) -> dict:
+    """Percentiles and mean of the latencies (sorted in place)."""
+    latencies.sort()
+    latency = {"p50": None, "p95": None, "mean": None, "method": "exact", "sampled": len(latencies)}
+    if latencies:
+        latency.update(
+            p50=round(latencies[int(0.50 * (len(latencies) - 1))], 1),
+            p95=round(latencies[int(0.95 * (len(latencies) - 1))], 1),
+            mean=round(sum(latencies) / len(latencies), 1),
+        )
+    return latency
 
 
 def _day_range(queryset, filters: dict):
@@ -116,7 +151,14 @@ def stats_from_rollups(filters: dict, *, top: int = TOP) -> dict:
             up, down = up + row["rating_up"], down + row["rating_down"]
         total = sum(day["count"] for day in per_day)
         per_user = [(user_id, total)] if per_day else []
-        keywords = None  # per-user keywords are not rolled up; see stats_live
+        keywords = (
+            _day_range(DailyUserKeyword.objects.filter(user_id=user_id), filters)
+            .values("term")
+            .annotate(total=Sum("count"))
+            .filter(total__gt=0)
+            .order_by("-total", "term")
+            .values_list("term", "total")[:top]
+        )
         mean = round(latency_sum / total, 1) if total else None
     else:
         days: dict = {}
@@ -143,7 +185,7 @@ def stats_from_rollups(filters: dict, *, top: int = TOP) -> dict:
         "mean": mean,
         "method": "histogram",
     }
-    return per_day, list(per_user), None if keywords is None else list(keywords), latency, up, down
+    return per_day, list(per_user), list(keywords), latency, up, down
 
 
 def stats_live(queryset, *, top: int = TOP):
@@ -161,14 +203,9 @@ def stats_live(queryset, *, top: int = TOP):
         .values_list("user_id", "total")[:top]
     )
     ratings = queryset.aggregate(up=Count("id", filter=Q(rating=1)), down=Count("id", filter=Q(rating=-1)))
-    latencies = sorted(queryset.order_by("-created_at").values_list("latency_ms", flat=True)[:LATENCY_SAMPLE])
-    latency = {"p50": None, "p95": None, "mean": None, "method": "exact", "sampled": len(latencies)}
-    if latencies:
-        latency.update(
-            p50=round(latencies[int(0.50 * (len(latencies) - 1))], 1),
-            p95=round(latencies[int(0.95 * (len(latencies) - 1))], 1),
-            mean=round(sum(latencies) / len(latencies), 1),
-        )
+    latency = _exact_latency(
+        list(queryset.order_by("-created_at").values_list("latency_ms", flat=True)[:LATENCY_SAMPLE])
+    )
     top_keywords, sampled = keywords_live(queryset, top=top)
     return per_day, per_user, top_keywords, latency, ratings["up"], ratings["down"], sampled
 
@@ -181,18 +218,49 @@ def keywords_live(queryset, *, top: int = TOP) -> tuple[list[tuple[str, int]], i
     for terms in queryset.order_by("-created_at").values_list("keywords", flat=True)[:KEYWORD_SAMPLE]:
         counter.update(set(terms.split()))
         sampled += 1
-    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:top], sampled
+    return _ranking(counter, top), sampled
+
+
+def stats_sample(queryset, *, top: int = TOP) -> tuple:
+    """The same figures over the newest SEARCH_SAMPLE logs of a search
+    queryset (annotated by conversations.search), and what was sampled."""
+    fields = ("day", "user_id", "status", "latency_ms", "rating", "keywords", MATCH_ID)
+    rows = list(queryset.order_by(f"-{MATCH_ID}").values_list(*fields)[:SEARCH_SAMPLE])
+    days: dict = {}
+    users: Counter = Counter()
+    keywords: Counter = Counter()
+    latencies = []
+    up = down = 0
+    for day, user_id, status, latency, rating, terms, _log_id in rows:
+        entry = days.setdefault(day, {"date": day, "count": 0, "failed": 0})
+        entry["count"] += 1
+        entry["failed"] += status == LogStatus.FAILED
+        users[user_id] += 1
+        keywords.update(set(terms.split()))
+        latencies.append(latency)
+        up, down = up + (rating == 1), down + (rating == -1)
+    latency = _exact_latency(latencies)
+    sample = {
+        "logs": len(rows),
+        "limit": SEARCH_SAMPLE,
+        "complete": len(rows) < SEARCH_SAMPLE,
+        "oldest": _created_at(rows[-1][-1]) if rows else None,
+    }
+    per_day = sorted(days.values(), key=lambda entry: entry["date"])
+    return per_day, _ranking(users, top), _ranking(keywords, top), latency, up, down, sample
+
+
+def _created_at(log_id: int):
+    return timezone.localtime(ConversationLog.objects.values_list("created_at", flat=True).get(pk=log_id))
 
 
 def log_stats(*, queryset, filters: dict, sees_all: bool, top: int = TOP) -> dict:
     """Stats of the logs matching `filters` (the FilterSet's cleaned data,
     empty values removed); `queryset` is those logs, already filtered."""
     if rollups_apply(filters, sees_all=sees_all):
-        per_day, per_user, keywords, latency, up, down = stats_from_rollups(filters, top=top)
-        extra = {}
-        if keywords is None:
-            keywords, sampled = keywords_live(queryset, top=top)
-            extra["keywords_sampled_logs"] = sampled
-        return _summary(per_day, per_user, keywords, latency, up, down, "rollup", **extra)
+        return _summary(*stats_from_rollups(filters, top=top), "rollup")
+    if "q" in filters:
+        *figures, sample = stats_sample(queryset, top=top)
+        return _summary(*figures, "sample", sample=sample, keywords_sampled_logs=sample["logs"])
     per_day, per_user, keywords, latency, up, down, sampled = stats_live(queryset, top=top)
     return _summary(per_day, per_user, keywords, latency, up, down, "live", keywords_sampled_logs=sampled)

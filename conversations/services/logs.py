@@ -11,6 +11,7 @@ from aiplatform.errors import InvalidInput
 from ..choices import Rating
 from ..models import ConversationLog
 from ..rollups import rollup_log, rollup_rating_change
+from ..search import log_terms_write
 
 FEEDBACK_COMMENT_MAX_CHARS = 2000
 FEEDBACK_TAGS_MAX = 10
@@ -79,6 +80,7 @@ def log_record(
     )
     with transaction.atomic():
         log.save()
+        log_terms_write([log])
         rollup_log(log)
     return log
 

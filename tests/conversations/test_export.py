@@ -48,6 +48,19 @@ def test_export_walks_all_rows_in_batches_newest_first(make_log):
     assert [row["id"] for row in rows] == [log.pk for log in reversed(logs)]
 
 
+def test_export_of_a_search_walks_the_index_in_batches(make_log):
+    from conversations.models import ConversationLog
+    from conversations.search import logs_search
+
+    matches = [make_log(question=f"환불 문의 {i}").pk for i in range(7)]
+    make_log(question="배송 문의")
+
+    rows = list(export.logs_export_rows(logs_search(ConversationLog.objects.all(), "환불"), batch=3))
+
+    assert [row["id"] for row in rows] == sorted(matches, reverse=True)
+    assert set(rows[0]) == set(export.EXPORT_FIELDS)
+
+
 def test_export_respects_visibility_and_bad_filters(owner_client, owner, other_user, make_log):
     mine = make_log(account=owner)
     make_log(account=other_user)

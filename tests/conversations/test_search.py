@@ -1,12 +1,15 @@
-"""Full-text search (`q`) on the database's own index: FTS5 on SQLite, an
-InnoDB FULLTEXT index on MariaDB. InnoDB indexes only committed rows, so
-these tests commit (transactional_db)."""
+"""Full-text search (`q`): FTS5 on SQLite, the term table on MariaDB (run
+both with DATABASE_URL); newest matches first, paged by cursor."""
 
 import pytest
+from django.db import connection
+
+from aiplatform import text
+from conversations.models import ConversationLog, ConversationLogTerm
+from conversations.search import uses_term_table
+from conversations.services.logs import log_delete
 
 URL = "/api/conversation/logs"
-
-pytestmark = pytest.mark.usefixtures("transactional_db")
 
 
 def _questions(client, q: str) -> set[str]:
@@ -66,3 +69,38 @@ def test_search_over_a_hundred_characters_is_refused(staff_client):
 
     assert response.status_code == 400
     assert "q" in response.json()["error"]["fields"]
+
+
+def test_matches_come_newest_first_across_cursor_pages(staff_client, make_log):
+    ids = [make_log(question=f"결제 오류 {n}번째 문의", answer="확인했습니다.").pk for n in range(7)]
+    make_log(question="다른 질문", answer="무관합니다.")
+
+    seen, url, params = [], URL, {"q": "결제 오류", "limit": 3}
+    while url:
+        body = staff_client.get(url, params).json()
+        seen += [row["id"] for row in body["results"]]
+        url, params = body["next"], None
+
+    assert seen == sorted(ids, reverse=True)
+
+
+def test_search_keeps_an_explicit_ordering(staff_client, make_log):
+    make_log(question="결제 문의", latency_ms=50.0)
+    make_log(question="결제 질문", latency_ms=10.0)
+
+    body = staff_client.get(URL, {"q": "결제", "ordering": "latency_ms"}).json()
+
+    assert [row["latency_ms"] for row in body["results"]] == [10.0, 50.0]
+
+
+def test_the_term_table_follows_writes_and_deletes(make_log):
+    log = make_log(question="환불 요청", answer="Refund approved.")
+    terms = set(ConversationLogTerm.objects.filter(log=log).values_list("term", flat=True))
+    if not uses_term_table():
+        assert connection.vendor == "sqlite" and terms == set()
+        return
+    assert set(text.query_tokens("환불 요청 refund approved")) <= terms
+
+    log_delete(log=ConversationLog.objects.get(pk=log.pk))
+
+    assert not ConversationLogTerm.objects.filter(log_id=log.pk).exists()

@@ -78,16 +78,47 @@ def test_rollups_and_live_aggregation_agree(staff_client, owner_client, history,
         assert rolled[key] == live[key], key
 
 
-@pytest.mark.django_db(transaction=True)  # InnoDB's full-text index sees committed rows only
-def test_live_path_for_search_status_and_own_logs(staff_client, owner_client, owner, history, make_log):
+def test_live_path_for_status_and_own_logs(staff_client, owner_client, owner, history, make_log):
     make_log(account=owner, user_id="me", question="내 질문", latency_ms=42.0)
 
     assert _stats(staff_client, status="failed")["total"] == 1
-    searched = _stats(staff_client, q="오류")
-    assert searched["source"] == "live" and searched["total"] == 6
     mine = _stats(owner_client)
     assert mine["source"] == "live" and mine["total"] == 1
     assert mine["latency_ms"]["p50"] == 42.0
+
+
+def test_search_stats_describe_every_match_when_few(staff_client, history):
+    searched = _stats(staff_client, q="오류")
+    live = _stats(staff_client, status="completed", date_from=f"{_at(30).date().isoformat()}T00:00:00")
+
+    assert searched["source"] == "sample"
+    assert searched["sample"]["logs"] == 6 and searched["sample"]["complete"] is True
+    assert searched["total"] == 6 and searched["failed"] == 1
+    assert searched["per_user"] == [{"user_id": "kim", "count": 4}, {"user_id": "lee", "count": 2}]
+    assert searched["top_keywords"][:2] == [{"term": "로그", "count": 6}, {"term": "서버", "count": 6}]
+    assert searched["feedback"] == {"up": 0, "down": 1, "ratio": 0.0}
+    assert searched["latency_ms"]["p50"] == 60.0
+    assert live["total"] == 11
+
+
+def test_search_stats_read_the_newest_matches_only(staff_client, history, monkeypatch):
+    from conversations import stats
+
+    monkeypatch.setattr(stats, "SEARCH_SAMPLE", 4)
+    matches = sorted((log for log in history if "오류" in log.question), key=lambda log: log.pk, reverse=True)
+
+    searched = _stats(staff_client, q="오류")
+
+    assert searched["sample"]["logs"] == 4 and searched["sample"]["complete"] is False
+    assert searched["total"] == 4
+    assert searched["sample"]["oldest"] == _stats_time(matches[3].created_at)
+    assert sum(day["count"] for day in searched["per_day"]) == 4
+
+
+def _stats_time(moment) -> str:
+    from rest_framework.fields import DateTimeField
+
+    return DateTimeField().to_representation(moment)
 
 
 def test_rollups_follow_deletes_and_rebuild_reproduces_them(staff_client, history):
