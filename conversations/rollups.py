@@ -2,8 +2,9 @@
 
 Stats over a million logs must not scan them on every request, so every write
 of a log (and every feedback change or deletion) adjusts a few small rows in
-the same transaction: per day and status, per day and end user, per day and
-keyword. `rollups_rebuild` recomputes them from the logs for repair and bulk
+the same transaction, with one upsert per table: per day and status, per day
+and end user, per day and keyword, per day, end user and keyword, and per
+month. `rollups_rebuild` recomputes them from the logs for repair and bulk
 loads.
 
 Latency percentiles come from a histogram with buckets 20 % wide, so a
@@ -14,11 +15,19 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
 
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.db.models import F
 
 from .choices import LogStatus
-from .models import ConversationLog, DailyKeyword, DailyStat, DailyUserStat, MonthlyKeyword, MonthlyUserStat
+from .models import (
+    ConversationLog,
+    DailyKeyword,
+    DailyStat,
+    DailyUserKeyword,
+    DailyUserStat,
+    MonthlyKeyword,
+    MonthlyUserStat,
+)
 
 _BUCKET_GROWTH = 1.2
 
@@ -54,71 +63,136 @@ def histogram_percentile(histogram: Counter, fraction: float) -> float | None:
     return round(bucket_value(max(histogram)), 1)
 
 
-def _locked_row(model, **key):
-    row = model.objects.select_for_update().filter(**key).first()
-    if row is not None:
-        return row
-    try:
-        with transaction.atomic():
-            return model.objects.create(**key)
-    except IntegrityError:
-        # Another transaction created it first; wait for its lock.
-        return model.objects.select_for_update().get(**key)
-
-
-def _histogram_add(histogram: dict, latency_ms: float, sign: int) -> dict:
-    bucket = str(latency_bucket(latency_ms))
-    histogram[bucket] = histogram.get(bucket, 0) + sign
-    if histogram[bucket] <= 0:
-        del histogram[bucket]
-    return histogram
-
-
 def _rating_fields(rating: int | None) -> tuple[int, int]:
     return (1 if rating == 1 else 0, 1 if rating == -1 else 0)
 
 
 def rollup_log(log: ConversationLog, *, sign: int = 1) -> None:
-    """Count a log in (sign=1) or out of (sign=-1) the rollups. Must run in
-    the transaction that writes or deletes the log."""
+    """Count a log in (sign=1) or out of (sign=-1) the rollups, one statement
+    per rollup table. Must run in the transaction that writes or deletes the
+    log."""
     up, down = _rating_fields(log.rating)
-    # Rows are always locked in the same order (stat, user stat, keywords in
-    # sorted order) so concurrent writers cannot deadlock.
-    stat = _locked_row(DailyStat, day=log.day, status=log.status)
-    stat.count += sign
-    stat.latency_ms_sum += sign * log.latency_ms
-    _histogram_add(stat.latency_histogram, log.latency_ms, sign)
-    stat.prompt_tokens += sign * (log.prompt_tokens or 0)
-    stat.completion_tokens += sign * (log.completion_tokens or 0)
-    stat.rating_up += sign * up
-    stat.rating_down += sign * down
-    stat.save()
-
-    user_stat = _locked_row(DailyUserStat, day=log.day, user_id=log.user_id)
-    user_stat.count += sign
-    user_stat.failed += sign * (log.status == LogStatus.FAILED)
-    user_stat.latency_ms_sum += sign * log.latency_ms
-    _histogram_add(user_stat.latency_histogram, log.latency_ms, sign)
-    user_stat.rating_up += sign * up
-    user_stat.rating_down += sign * down
-    user_stat.save()
-
     month = log.day.replace(day=1)
-    _counter_add(MonthlyUserStat, sign, month=month, user_id=log.user_id)
-    for term in sorted(set(log.keywords.split())):
-        _counter_add(DailyKeyword, sign, day=log.day, term=term)
-        _counter_add(MonthlyKeyword, sign, month=month, term=term)
+    terms = sorted(set(log.keywords.split()))
+    bucket = latency_bucket(log.latency_ms)
+    # Tables in a fixed order and rows sorted by key within a statement: every
+    # writer, deletions included, locks rows in the same order, so two of them
+    # cannot deadlock.
+    _upsert(
+        DailyStat,
+        sign,
+        [{"day": log.day, "status": log.status}],
+        {
+            "count": 1,
+            "latency_ms_sum": log.latency_ms,
+            "prompt_tokens": log.prompt_tokens or 0,
+            "completion_tokens": log.completion_tokens or 0,
+            "rating_up": up,
+            "rating_down": down,
+        },
+        bucket=bucket,
+    )
+    _upsert(
+        DailyUserStat,
+        sign,
+        [{"day": log.day, "user_id": log.user_id}],
+        {
+            "count": 1,
+            "failed": int(log.status == LogStatus.FAILED),
+            "latency_ms_sum": log.latency_ms,
+            "rating_up": up,
+            "rating_down": down,
+        },
+        bucket=bucket,
+    )
+    _upsert(MonthlyUserStat, sign, [{"month": month, "user_id": log.user_id}], {"count": 1})
+    _upsert(DailyKeyword, sign, [{"day": log.day, "term": term} for term in terms], {"count": 1})
+    _upsert(MonthlyKeyword, sign, [{"month": month, "term": term} for term in terms], {"count": 1})
+    keys = [{"user_id": log.user_id, "day": log.day, "term": term} for term in terms]
+    _upsert(DailyUserKeyword, sign, keys, {"count": 1})
 
 
-def _counter_add(model, sign: int, **key) -> None:
-    """count += sign on the row with this key, creating it when needed."""
-    if model.objects.filter(**key).update(count=F("count") + sign) or sign < 0:
+def _upsert(model, sign: int, keys: list[dict], amounts: dict, *, bucket: int | None = None) -> None:
+    """Add sign * amount to each column of `amounts`, and sign to `bucket` of
+    the latency histogram when given, on each row with one of these keys (the
+    fields of the model's unique constraint), creating missing rows: one
+    statement.
+
+    Django's bulk_create(update_conflicts=True) can only overwrite columns,
+    not add to them, hence the SQL. A deletion (sign -1) is the same upsert,
+    so that it locks rows in the same order as a write; its rows exist, since
+    the log was counted in them, and would otherwise start at zero. (On
+    MariaDB an upsert that updates still draws an id, so the
+    64-bit ids of rollup rows skip values.)
+    """
+    if not keys:
         return
-    try:
-        with transaction.atomic():
-            model.objects.create(**key, count=sign)
-    except IntegrityError:
-        model.objects.filter(**key).update(count=F("count") + sign)
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    deltas = {name: sign * amount for name, amount in amounts.items()}
+    start = {name: max(delta, 0) for name, delta in deltas.items()}
+    if bucket is not None:
+        start["latency_histogram"] = {str(bucket): 1} if sign > 0 else {}
+    fields = [meta.get_field(name) for name in [*keys[0], *start]]
+    params = [
+        field.get_db_prep_value(value, connection)
+        for key in keys
+        for field, value in zip(fields, [*key.values(), *start.values()], strict=True)
+    ]
+    updates = []
+    for name, delta in deltas.items():
+        column = quote(meta.get_field(name).column)
+        updates.append(f"{column} = {table}.{column} + %s")
+        params.append(delta)
+    if bucket is not None:
+        column = quote(meta.get_field("latency_histogram").column)
+        expression, expression_params = _histogram_add_sql(f"{table}.{column}", bucket, sign)
+        updates.append(f"{column} = {expression}")
+        params += expression_params
+    if connection.vendor == "mysql":
+        conflict = "ON DUPLICATE KEY UPDATE"
+    else:
+        (constraint,) = meta.total_unique_constraints
+        target = ", ".join(quote(meta.get_field(name).column) for name in constraint.fields)
+        conflict = f"ON CONFLICT ({target}) DO UPDATE SET"
+    columns = ", ".join(quote(field.column) for field in fields)
+    rows = ", ".join([f"({', '.join(['%s'] * len(fields))})"] * len(keys))
+    # Names come from the model, quoted; every value is a parameter.
+    sql = f"INSERT INTO {table} ({columns}) VALUES {rows} {conflict} {', '.join(updates)}"  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+# The latency histogram is a JSON object on the row it belongs to, so it is
+# updated in the same statement as the counters, by a JSON expression on the
+# row's current value. An upsert that finds its row locks it and evaluates
+# the SET on the latest committed version (SQLite runs one writer at a time),
+# so, as with `count = count + 1`, no concurrent write is lost. Per database:
+# the bucket's count or NULL, the object with a count set, the object without
+# the bucket, and the bucket's JSON path. Parameters stand for the path.
+_HISTOGRAM_SQL = {
+    "sqlite": ("json_extract({h}, %s)", "json_set({h}, %s, {count})", "json_remove({h}, %s)", '$."{bucket}"'),
+    "mysql": (
+        "CAST(JSON_EXTRACT({h}, %s) AS SIGNED)",
+        "JSON_SET({h}, %s, {count})",
+        "JSON_REMOVE({h}, %s)",
+        '$."{bucket}"',
+    ),
+}
+
+
+def _histogram_add_sql(column: str, bucket: int, delta: int) -> tuple[str, list]:
+    """SQL for the histogram in `column` with `delta` added to `bucket`, and
+    its parameters. A bucket that drops to zero is removed, as
+    rollups_rebuild would not write it."""
+    if connection.vendor not in _HISTOGRAM_SQL:
+        raise NotImplementedError(f"Conversation rollups do not support {connection.vendor} databases.")
+    get, put, remove, path = _HISTOGRAM_SQL[connection.vendor]
+    path = path.format(bucket=bucket)
+    count = f"COALESCE({get.format(h=column)}, 0) + %s"
+    sql = f"CASE WHEN {count} > 0 THEN {put.format(h=column, count=count)} ELSE {remove.format(h=column)} END"
+    return sql, [path, delta, path, path, delta, path]
 
 
 def rollup_rating_change(log: ConversationLog, *, old_rating: int | None) -> None:
@@ -140,6 +214,7 @@ def rollups_rebuild(*, batch_size: int = 5000, progress: Callable[[int], None] |
     stats: dict = defaultdict(lambda: {"count": 0, "lat": 0.0, "hist": Counter(), "pt": 0, "ct": 0, "up": 0, "down": 0})
     users: dict = defaultdict(lambda: {"count": 0, "failed": 0, "lat": 0.0, "hist": Counter(), "up": 0, "down": 0})
     keywords: Counter = Counter()
+    user_keywords: Counter = Counter()
     fields = ("day", "status", "user_id", "latency_ms", "prompt_tokens", "completion_tokens", "rating", "keywords")
     seen = 0
     rows = ConversationLog.objects.order_by().values_list(*fields)
@@ -163,6 +238,7 @@ def rollups_rebuild(*, batch_size: int = 5000, progress: Callable[[int], None] |
         u["down"] += down
         for term in set(terms.split()):
             keywords[day, term] += 1
+            user_keywords[user_id, day, term] += 1
         seen += 1
         if progress and seen % batch_size == 0:
             progress(batch_size)
@@ -180,7 +256,7 @@ def rollups_rebuild(*, batch_size: int = 5000, progress: Callable[[int], None] |
         monthly_keywords[day.replace(day=1), term] += count
 
     with transaction.atomic():
-        for model in (DailyStat, DailyUserStat, DailyKeyword, MonthlyUserStat, MonthlyKeyword):
+        for model in (DailyStat, DailyUserStat, DailyKeyword, DailyUserKeyword, MonthlyUserStat, MonthlyKeyword):
             model.objects.all().delete()
         MonthlyUserStat.objects.bulk_create(
             (MonthlyUserStat(month=m, user_id=u, count=c) for (m, u), c in monthly_users.items()), batch_size=5000
@@ -223,6 +299,13 @@ def rollups_rebuild(*, batch_size: int = 5000, progress: Callable[[int], None] |
         )
         DailyKeyword.objects.bulk_create(
             (DailyKeyword(day=day, term=term, count=count) for (day, term), count in keywords.items()),
+            batch_size=5000,
+        )
+        DailyUserKeyword.objects.bulk_create(
+            (
+                DailyUserKeyword(user_id=user_id, day=day, term=term, count=count)
+                for (user_id, day, term), count in user_keywords.items()
+            ),
             batch_size=5000,
         )
     return seen
