@@ -26,18 +26,22 @@ from aiplatform.errors import InvalidInput, UpstreamError, UpstreamUnavailable
 USE_MODEL_NAME = "use-multilingual-v3"
 USE_DIMENSION = 512
 
+# A batch of at most this many texts (a question) is embedded on
+# EMBEDDINGS_QUERY_THREADS BLAS threads, a larger one on EMBEDDINGS_THREADS.
+QUERY_BATCH_MAX = 16
+
 _use_encoder = None
 _use_create_lock = threading.Lock()
 # One encode at a time per process. Not for correctness: the tokenizer's only
 # shared state is a memo dict filled with identical values, and the numpy
 # forward pass allocates its buffers per call (concurrent callers get the
-# same vectors as serial ones). But each call already runs on
-# EMBEDDINGS_THREADS BLAS threads and wraps itself in threadpoolctl's limit,
-# which sets and restores a process-wide value: overlapping calls oversubscribe
-# the cores and can restore each other's limits in the wrong order. Measured on
-# 2 cores, 2000 sentences from 2 and 4 threads: 740-810/s without the lock,
-# 860-1400/s with it (a box shared with other work, hence the spread), so the
-# lock costs nothing and removes the race.
+# same vectors as serial ones). But each call runs on several BLAS threads
+# and wraps itself in threadpoolctl's limit, which sets and restores a
+# process-wide value: overlapping calls oversubscribe the cores and can
+# restore each other's limits in the wrong order. Measured on 2 cores, 2000
+# sentences from 2 and 4 threads: 740-810/s without the lock, 860-1400/s with
+# it (a box shared with other work, hence the spread), so the lock costs
+# nothing and removes the race.
 _use_encode_lock = threading.Lock()
 
 # Dimension of each OpenAI-compatible model, learnt from its first answer.
@@ -109,7 +113,7 @@ def _normalise(rows: np.ndarray) -> np.ndarray:
 
 
 def _use():
-    """The process's encoder, created once with EMBEDDINGS_THREADS as it is then (a second and 100 MB)."""
+    """The process's encoder, created once (a second and 100 MB)."""
     global _use_encoder
     if _use_encoder is None:
         with _use_create_lock:
@@ -127,7 +131,11 @@ def _use():
 
 def _embed_use(batch: list[str]) -> np.ndarray:
     encoder = _use()
+    small = len(batch) <= QUERY_BATCH_MAX
     with _use_encode_lock:
+        # The backend limits BLAS to its `threads` on each encode; under the
+        # lock no other call is using it.
+        encoder._model.threads = settings.EMBEDDINGS_QUERY_THREADS if small else settings.EMBEDDINGS_THREADS
         return encoder.encode(batch)
 
 

@@ -283,12 +283,18 @@ EMBEDDINGS_PROVIDER = env.str("EMBEDDINGS_PROVIDER", default="use")
 OPENAI_EMBEDDING_MODEL = env.str("OPENAI_EMBEDDING_MODEL", default="text-embedding-3-small")
 EMBEDDINGS_BATCH_SIZE = env.int("EMBEDDINGS_BATCH_SIZE", default=256)
 EMBEDDINGS_THREADS = env.int("EMBEDDINGS_THREADS", default=2)
+# BLAS threads to embed a few texts at once (a question): one, since a second
+# saves about 1.5 ms on an idle 2-core box but costs tens of milliseconds once
+# other requests or processes hold the cores (bench/RESULTS.md).
+EMBEDDINGS_QUERY_THREADS = env.int("EMBEDDINGS_QUERY_THREADS", default=1)
 
 # FAISS indexes, one folder per collection. Below the threshold the index is
 # exact (flat inner product); above it an approximate index is built.
 VECTOR_INDEX_DIR = Path(env.str("VECTOR_INDEX_DIR", default=str(BASE_DIR / "var" / "vectors")))
 VECTOR_EXACT_MAX = env.int("VECTOR_EXACT_MAX", default=50_000)
 VECTOR_APPROXIMATE_KIND = env.str("VECTOR_APPROXIMATE_KIND", default="hnsw")
+# OpenMP threads for a search of a few queries (a question): one, likewise.
+VECTOR_QUERY_THREADS = env.int("VECTOR_QUERY_THREADS", default=1)
 
 # --- Conversations (RAG chat) ---------------------------------------------
 

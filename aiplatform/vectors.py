@@ -14,11 +14,10 @@ that an IDSelector hides at search time, for every kind, until too many pile up
 and the index is rebuilt. (IndexIDMap also swaps the selector inside the
 caller's search parameters during a search: unsafe across threads.)
 
-A write makes a version: `index.<v>.faiss` and `ids.<v>.npy` (temp file, fsync,
-rename), then `manifest.json` likewise, naming them with model, dim and kind.
-Readers follow the manifest (one os.stat per search) and reload when another
-process wrote; files older than the previous version are deleted. Writers hold
-an flock on `.lock` and a thread lock, and build the next version aside before
+A write makes a version on disk (aiplatform.vector_files), its manifest naming
+it with model, dim and kind. Readers follow the manifest (one os.stat per
+search) and reload when another process wrote. Writers hold an flock and a
+thread lock, and build the next version aside (aiplatform.vector_build) before
 swapping it in: a search during a write finishes on the version it began on.
 A write costs O(collection): batch adds.
 """
@@ -26,10 +25,7 @@ A write costs O(collection): batch adds.
 import contextlib
 import dataclasses
 import datetime
-import fcntl
 import json
-import math
-import os
 import re
 import secrets
 import threading
@@ -40,32 +36,20 @@ import faiss
 import numpy as np
 from django.conf import settings
 
-from aiplatform import embeddings
+from aiplatform import embeddings, vector_build, vector_files
 from aiplatform.errors import InvalidInput, UpstreamUnavailable
 
-MANIFEST = "manifest.json"
-LOCK_FILE = ".lock"
-HNSW_M = 32
-# The tuning queries (see _tune) are harder than real questions: on USE
-# embeddings of generated chunks (100k real; 1M with perturbed copies), the
-# setting that gave them 0.95 gave generated questions 0.99 with either kind,
-# where tuning on perturbed stored vectors alone left HNSW at 0.87 on 1M.
-TARGET_RECALL = 0.95
-TUNING_QUERIES = 256
-TUNING_QUERY_REACH = 2.0
-EF_SEARCH_CHOICES = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
-NPROBE_CHOICES = (1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
-# Tombstones still cost search time (approximate kinds walk over them); past
-# this share of the positions the index is rebuilt from the live rows.
-MAX_DEAD_FRACTION = 0.2
-# IVF's nlist (about 4 sqrt(n)) is fixed when it is trained: retrain once the
-# collection has grown this many times over, or the lists get too long.
-IVF_REGROW_FACTOR = 4
-IVF_TRAIN_POINTS_PER_LIST = 40
 LOAD_ATTEMPTS = 5
+# A search of at most this many queries (a request's question) runs on
+# VECTOR_QUERY_THREADS OpenMP threads; larger batches on FAISS's default, one
+# per core. Below 20 queries an exact search scans the vectors once per query
+# and splits that scan between threads: on 2 cores, one 512-dimension query
+# over 10,001 vectors took 0.9 ms on one thread against 15 ms on two while
+# another process kept a core busy (and threads left spinning after a search
+# slow down the rest of the request).
+QUERY_BATCH_MAX = 16
 
 _NAME_RE = re.compile(r"[a-z0-9_-]{1,100}")
-_VERSIONED_RE = re.compile(r"(?:index|ids)\.(\d+)\.(?:faiss|npy)")
 
 
 @dataclass(frozen=True)
@@ -114,7 +98,9 @@ class VectorIndex:
         if state.manifest["count"] == 0 or len(q) == 0:
             return [[] for _ in range(len(q))]
         faiss.normalize_L2(q)
-        scores, positions = state.index.search(q, min(int(k), state.index.ntotal), params=state.params)
+        threads = settings.VECTOR_QUERY_THREADS if len(q) <= QUERY_BATCH_MAX else None
+        with _openmp_threads(threads):
+            scores, positions = state.index.search(q, min(int(k), state.index.ntotal), params=state.params)
         results = []
         for score_row, position_row in zip(scores, positions, strict=True):
             found = position_row >= 0  # fewer than k live vectors: faiss pads with -1
@@ -144,19 +130,15 @@ class VectorIndex:
             if not len(ids):
                 return
             if state.index is None:
-                self._publish(state, *_build(ids, vectors))
+                self._publish(state, *vector_build.build(ids, vectors))
                 return
             old_ids = np.where(np.isin(state.ids, ids), -1, state.ids)  # replaced rows become tombstones
             live = int((old_ids >= 0).sum()) + len(ids)
             kind = state.manifest["kind"]
-            if (
-                (kind == "flat" and live > settings.VECTOR_EXACT_MAX)
-                or (kind == "ivf" and live > IVF_REGROW_FACTOR * state.manifest["params"]["trained_count"])
-                or _too_many_dead(kind, old_ids)
-            ):
+            if vector_build.outgrown(state.manifest, live) or vector_build.too_many_dead(kind, old_ids):
                 keep = old_ids >= 0
-                all_vectors = np.concatenate([_vectors(state.index, np.flatnonzero(keep)), vectors])
-                self._publish(state, *_build(np.concatenate([old_ids[keep], ids]), all_vectors))
+                all_vectors = np.concatenate([vector_build.stored_vectors(state.index, np.flatnonzero(keep)), vectors])
+                self._publish(state, *vector_build.build(np.concatenate([old_ids[keep], ids]), all_vectors))
                 return
             index = faiss.clone_index(state.index)  # readers keep searching the published one
             index.add(vectors)
@@ -172,10 +154,9 @@ class VectorIndex:
             if not gone.any():
                 return
             new_ids = np.where(gone, -1, state.ids)
-            kind = state.manifest["kind"]
-            if _too_many_dead(kind, new_ids):
+            if vector_build.too_many_dead(state.manifest["kind"], new_ids):
                 keep = np.flatnonzero(new_ids >= 0)
-                self._publish(state, *_build(new_ids[keep], _vectors(state.index, keep)))
+                self._publish(state, *vector_build.build(new_ids[keep], vector_build.stored_vectors(state.index, keep)))
                 return
             self._publish(state, state.index, new_ids, state.manifest)  # only the tombstones are new
 
@@ -183,7 +164,7 @@ class VectorIndex:
         """Replace the whole index with these rows, for the configured model; exact or approximate by size."""
         ids, vectors = _check_rows(ids, vectors)
         with self._writing(load=False) as state:  # works even when the current version is unreadable
-            self._publish(state, *_build(ids, vectors))
+            self._publish(state, *vector_build.build(ids, vectors))
 
     # --- internals ---------------------------------------------------------
 
@@ -207,31 +188,30 @@ class VectorIndex:
     def _current(self) -> _State:
         """The latest published version: one os.stat when nothing changed, a reload when another process wrote."""
         state = self._state
-        if _manifest_key(self.path) == state.key:
+        if vector_files.manifest_key(self.path) == state.key:
             return state
         with self._load_lock:
             return self._reload_locked()
 
     def _reload_locked(self) -> _State:
         for _ in range(LOAD_ATTEMPTS):
-            key = _manifest_key(self.path)  # taken before reading, so a later write is never missed
+            key = vector_files.manifest_key(self.path)  # taken before reading, so a later write is never missed
             if key == self._state.key:
                 return self._state
             if key is None:
                 self._state = _State()
                 return self._state
             try:
-                manifest = json.loads((self.path / MANIFEST).read_text())
+                manifest = vector_files.manifest_read(self.path)
                 if manifest.get("token") == self._state.manifest.get("token"):  # same version, touched
                     self._state = dataclasses.replace(self._state, key=key)
                     return self._state
-                ids = np.load(self.path / manifest["ids_file"])
-                index = faiss.read_index(str(self.path / manifest["index_file"]))
+                index, ids = vector_files.version_read(self.path, manifest)
             except (FileNotFoundError, RuntimeError, json.JSONDecodeError):
                 # Two newer versions were written meanwhile and this one's files
                 # are gone (faiss says RuntimeError): read the manifest again.
                 continue
-            self._state = _State(key, manifest, index, ids, *_search_params(manifest, ids))
+            self._state = _State(key, manifest, index, ids, *vector_build.search_params(manifest, ids))
             return self._state
         raise UpstreamUnavailable(f"The {self.collection!r} vector index in {self.path} cannot be loaded.")
 
@@ -239,28 +219,20 @@ class VectorIndex:
     def _writing(self, load: bool = True):
         """Serialise writers (threads, then processes) and yield the latest version on disk
         (only its manifest unless `load`)."""
-        with self._write_lock:
-            self.path.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path / LOCK_FILE, os.O_CREAT | os.O_RDWR, 0o644)
+        with self._write_lock, vector_files.write_lock(self.path):
             state = _State()
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX)
-                if load:
-                    with self._load_lock:
-                        state = self._reload_locked()
-                else:
-                    with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
-                        state = _State(manifest=json.loads((self.path / MANIFEST).read_text()))
-                yield state
-            finally:
-                os.close(fd)  # releases the flock
+            if load:
+                with self._load_lock:
+                    state = self._reload_locked()
+            else:
+                with contextlib.suppress(FileNotFoundError, json.JSONDecodeError):
+                    state = _State(manifest=vector_files.manifest_read(self.path))
+            yield state
 
     def _publish(self, previous: _State, index: faiss.Index, ids: np.ndarray, meta: dict) -> None:
         version = previous.manifest.get("version", 0) + 1
         now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-        index_file, ids_file = f"index.{version:08d}.faiss", f"ids.{version:08d}.npy"
-        _write_atomic(self.path / index_file, lambda tmp: faiss.write_index(index, tmp))
-        _write_atomic(self.path / ids_file, lambda tmp: _save_npy(tmp, ids))
+        index_file, ids_file = vector_files.version_write(self.path, version, index, ids)
         manifest = {
             "format": 1,
             "version": version,
@@ -276,14 +248,10 @@ class VectorIndex:
             "ids_file": ids_file,
         }
         with self._load_lock:  # a search must not reload what this process has just written
-            _write_atomic(self.path / MANIFEST, lambda tmp: Path(tmp).write_text(json.dumps(manifest, indent=1)))
-            self._state = _State(_manifest_key(self.path), manifest, index, ids, *_search_params(manifest, ids))
-        _fsync(self.path)
-        for entry in self.path.iterdir():
-            match = _VERSIONED_RE.fullmatch(entry.name)
-            # Under the flock no other writer exists, so a .tmp file is a crashed writer's leftover.
-            if (match and int(match.group(1)) < version - 1) or entry.name.endswith(".tmp"):
-                entry.unlink(missing_ok=True)
+            vector_files.manifest_write(self.path, manifest)
+            key = vector_files.manifest_key(self.path)
+            self._state = _State(key, manifest, index, ids, *vector_build.search_params(manifest, ids))
+        vector_files.versions_prune(self.path, version)
 
 
 _indexes: dict[tuple[str, str], VectorIndex] = {}
@@ -300,113 +268,7 @@ def get_index(collection: str) -> VectorIndex:
         return _indexes[key]
 
 
-# --- building -----------------------------------------------------------------
-
-
-def _build(ids: np.ndarray, vectors: np.ndarray) -> tuple[faiss.Index, np.ndarray, dict]:
-    """A fresh index for these rows: exact up to VECTOR_EXACT_MAX, approximate above, tuned."""
-    n, d = vectors.shape
-    kind = "flat" if n <= settings.VECTOR_EXACT_MAX else settings.VECTOR_APPROXIMATE_KIND
-    params: dict = {}
-    if kind == "flat":
-        index = faiss.IndexFlatIP(d)
-        index.add(vectors)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(d, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-        index.add(vectors)
-        params["ef_search"] = _tune(
-            index, vectors, {value: faiss.SearchParametersHNSW(efSearch=value) for value in EF_SEARCH_CHOICES}
-        )
-    elif kind == "ivf":
-        nlist = max(1, round(4 * math.sqrt(n)))
-        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-        index.cp.min_points_per_centroid = 1  # small collections: fewer points per list is expected, not a warning
-        sample = np.random.default_rng(0).choice(n, size=min(n, IVF_TRAIN_POINTS_PER_LIST * nlist), replace=False)
-        index.train(vectors[np.sort(sample)])
-        index.add(vectors)
-        choices = [value for value in NPROBE_CHOICES if value < nlist] + [nlist]
-        params["nprobe"] = _tune(index, vectors, {value: faiss.SearchParametersIVF(nprobe=value) for value in choices})
-        params["trained_count"] = n
-    else:
-        raise UpstreamUnavailable(
-            f"VECTOR_APPROXIMATE_KIND is {kind!r}; it must be 'hnsw' or 'ivf'.", code="vector_index_not_configured"
-        )
-    return index, ids, {"kind": kind, "params": params}
-
-
-def _tune(index: faiss.Index, vectors: np.ndarray, choices: dict[int, faiss.SearchParameters]) -> int:
-    """The cheapest of `choices` (setting -> its search parameters, cheapest first) whose recall@10
-    against exact search reaches TARGET_RECALL on both kinds of query below; the last one if none does.
-
-    A stored vector is too easy a query (IVF finds it in its own list).
-    Half the queries are stored vectors moved in a random direction by
-    TUNING_QUERY_REACH times the distance to their 10th neighbour (off the
-    data, at the scale of its neighbourhoods: hard for IVF); the other half
-    are midpoints of two random stored vectors (neighbours in two places at
-    once: hard for a graph walk).
-    """
-    n, d = vectors.shape
-    k = min(10, n)
-    rng = np.random.default_rng(0)
-    half = max(1, min(n, TUNING_QUERIES) // 2)
-    sample = vectors[rng.choice(n, size=half, replace=False)]
-    near, _ = faiss.knn(sample, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
-    reach = TUNING_QUERY_REACH * np.sqrt(np.maximum(0.0, 2.0 - 2.0 * near[:, -1:]))
-    directions = rng.standard_normal((half, d)).astype(np.float32)
-    faiss.normalize_L2(directions)
-    pairs = rng.integers(0, n, size=(half, 2))
-    queries = np.concatenate([sample + reach * directions, vectors[pairs[:, 0]] + vectors[pairs[:, 1]]])
-    queries = np.ascontiguousarray(queries, dtype=np.float32)
-    faiss.normalize_L2(queries)
-    _, exact = faiss.knn(queries, vectors, k, metric=faiss.METRIC_INNER_PRODUCT)
-    truth = [set(row.tolist()) for row in exact]
-    for value, choice in choices.items():
-        _, found = index.search(queries, k, params=choice)
-        hits = np.array([len(want & set(row.tolist())) for want, row in zip(truth, found, strict=True)])
-        if min(hits[:half].mean(), hits[half:].mean()) >= TARGET_RECALL * k:
-            return value
-    return value
-
-
-def _vectors(index: faiss.Index, positions: np.ndarray) -> np.ndarray:
-    """The stored (normalised) vectors at these positions, for a rebuild."""
-    if isinstance(index, faiss.IndexIVF):
-        # IVF keeps vectors in its inverted lists, under their position as id.
-        out = np.empty((index.ntotal, index.d), dtype=np.float32)
-        lists = index.invlists
-        for list_no in range(index.nlist):
-            size = lists.list_size(list_no)
-            if size:
-                list_ids = faiss.rev_swig_ptr(lists.get_ids(list_no), size)
-                codes = faiss.rev_swig_ptr(lists.get_codes(list_no), size * index.code_size)
-                out[list_ids] = codes.view(np.float32).reshape(size, index.d)
-        return out[positions]
-    return index.reconstruct_n(0, index.ntotal)[positions]
-
-
-def _too_many_dead(kind: str, ids: np.ndarray) -> bool:
-    dead = int((ids < 0).sum())
-    # An exact index is cheap to rebuild, and a tombstone would cost it a scan.
-    return dead > 0 if kind == "flat" else dead > MAX_DEAD_FRACTION * len(ids)
-
-
-def _search_params(manifest: dict, ids: np.ndarray) -> tuple:
-    """Search parameters for a version: its tuned setting, and a selector hiding its tombstones."""
-    kind, tuned = manifest["kind"], manifest["params"]
-    if kind == "hnsw":
-        params = faiss.SearchParametersHNSW(efSearch=tuned["ef_search"])
-    elif kind == "ivf":
-        params = faiss.SearchParametersIVF(nprobe=tuned["nprobe"])
-    else:
-        params = faiss.SearchParameters()
-    if not (ids < 0).any():
-        return (None if kind == "flat" else params), ()
-    bitmap = np.packbits(ids >= 0, bitorder="little")  # faiss reads bit i of byte i >> 3
-    params.sel = selector = faiss.IDSelectorBitmap(len(ids), faiss.swig_ptr(bitmap))
-    return params, (selector, bitmap)
-
-
-# --- files and validation -------------------------------------------------------
+# --- validation -----------------------------------------------------------------
 
 
 def _check_name(collection: str) -> None:
@@ -438,31 +300,16 @@ def _check_rows(ids, vectors) -> tuple[np.ndarray, np.ndarray]:
     return ids, vectors
 
 
-def _manifest_key(path: Path) -> tuple | None:
+@contextlib.contextmanager
+def _openmp_threads(threads: int | None):
+    """Run FAISS on `threads` OpenMP threads in this block (None: as it is). OpenMP keeps
+    the setting per thread, so concurrent requests do not change each other's."""
+    if threads is None:
+        yield
+        return
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(threads)
     try:
-        st = os.stat(path / MANIFEST)
-    except FileNotFoundError:
-        return None
-    # os.replace gives every version a new inode; with mtime and size, a reused inode number is no match.
-    return st.st_ino, st.st_mtime_ns, st.st_size
-
-
-def _save_npy(path: str, array: np.ndarray) -> None:
-    with open(path, "wb") as handle:
-        np.save(handle, array)  # np.save(path) would append ".npy" to the temp name
-
-
-def _write_atomic(target: Path, write) -> None:
-    """write(temp path) next to `target`, fsync it, then rename it over `target`."""
-    tmp = target.with_name(target.name + ".tmp")
-    write(str(tmp))
-    _fsync(tmp)
-    os.replace(tmp, target)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
+        yield
     finally:
-        os.close(fd)
+        faiss.omp_set_num_threads(before)

