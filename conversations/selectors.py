@@ -8,6 +8,9 @@ from aiplatform import embeddings, vectors
 
 from .models import VECTOR_COLLECTION, ConversationLog, DocumentChunk
 
+# The columns of the log list: what a row of a page shows. The error
+# message, the sources (excerpts of up to 300 characters) and the feedback
+# tags are read from the detail, which keeps every field.
 LOG_LIST_FIELDS = (
     "id",
     "user_id",
@@ -15,20 +18,17 @@ LOG_LIST_FIELDS = (
     "question",
     "answer",
     "status",
-    "error",
     "error_code",
     "provider",
     "model",
     "streamed",
     "top_k",
-    "sources",
     "latency_ms",
     "retrieval_ms",
     "prompt_tokens",
     "completion_tokens",
     "rating",
     "feedback_comment",
-    "feedback_tags",
     "feedback_at",
     "created_at",
 )
@@ -65,14 +65,8 @@ def chunks_retrieve(*, question: str, top_k: int) -> list[RetrievedChunk]:
     hits = [(chunk_id, score) for chunk_id, score in hits if score >= settings.RAG_MIN_SCORE]
     if not hits:
         return []
-    rows = DocumentChunk.objects.filter(pk__in=[chunk_id for chunk_id, _ in hits]).select_related("document")
-    by_id = {row.pk: row for row in rows.only("id", "text", "document__id", "document__title")}
+    rows = DocumentChunk.objects.filter(pk__in=[chunk_id for chunk_id, _ in hits]).order_by()
+    by_id = {row[0]: row for row in rows.values_list("id", "document_id", "document__title", "text")}
     # An id can outlive its row for a moment (deleted document, index not yet
     # updated): skip it.
-    return [
-        RetrievedChunk(
-            chunk_id, by_id[chunk_id].document_id, by_id[chunk_id].document.title, by_id[chunk_id].text, score
-        )
-        for chunk_id, score in hits
-        if chunk_id in by_id
-    ]
+    return [RetrievedChunk(*by_id[chunk_id], score) for chunk_id, score in hits if chunk_id in by_id]

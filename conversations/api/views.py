@@ -14,11 +14,12 @@ from aiplatform.api.pagination import StandardCursorPagination, parse_bounded_in
 from aiplatform.api.permissions import IsStaff, ScopedAccess
 from aiplatform.streaming import streaming_response
 
-from .. import export, selectors, stats
+from .. import export, search, selectors, stats
 from ..filtersets import ConversationLogFilterSet, filter_parameters
 from ..models import Document
 from ..services import chat, documents, logs
 from .serializers import (
+    ConversationLogListSerializer,
     ConversationLogSerializer,
     DocumentCreateSerializer,
     DocumentDetailSerializer,
@@ -63,11 +64,15 @@ class RagChatView(APIView):
 
 class VisibleLogsMixin:
     def get_queryset(self):
-        return selectors.logs_visible_to(self.request.user).only(*selectors.LOG_LIST_FIELDS)
+        return selectors.logs_visible_to(self.request.user)
 
 
 @extend_schema_view(
-    list=extend_schema(tags=["conversations"], summary="Logs, newest first (cursor pagination; `limit` 1-1000)"),
+    list=extend_schema(
+        tags=["conversations"],
+        summary="Logs, newest first (cursor pagination; `limit` 1-1000)",
+        description="Rows leave out the error message, the sources and the feedback tags: read them in the detail.",
+    ),
     retrieve=extend_schema(tags=["conversations"]),
     destroy=extend_schema(tags=["conversations"], summary="Delete a log (staff)"),
 )
@@ -78,8 +83,27 @@ class ConversationLogViewSet(VisibleLogsMixin, mixins.DestroyModelMixin, viewset
     filter_backends = [StrictDjangoFilterBackend, OrderingFilter]
     filterset_class = ConversationLogFilterSet
     ordering_fields = ["created_at", "latency_ms", "id"]
-    ordering = ["-created_at"]
     pagination_class = StandardCursorPagination
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if self.action == "list":
+            # A page is plain rows of the list's columns: no model instances,
+            # no JSON to decode.
+            return queryset.values(*selectors.LOG_LIST_FIELDS)
+        return queryset.only(*ConversationLogSerializer.Meta.fields)
+
+    def get_serializer_class(self):
+        return ConversationLogListSerializer if self.action == "list" else ConversationLogSerializer
+
+    @property
+    def ordering(self):
+        # A search lists the newest matches in the order its index holds them
+        # (conversations.search); anything else lists by time.
+        request = getattr(self, "request", None)
+        if request is not None and request.query_params.get("q", "").strip():
+            return [f"-{search.MATCH_ID}"]
+        return ["-created_at"]
 
     def get_permissions(self):
         return [IsStaff()] if self.action == "destroy" else [ScopedAccess()]

@@ -7,8 +7,33 @@ import pytest
 from django.utils import timezone
 
 from conversations.models import ConversationLog, DailyStat, DailyUserStat
+from conversations.services.logs import log_feedback_set
 
 URL = "/api/conversation/logs"
+LIST_FIELDS = {
+    "id",
+    "user_id",
+    "session_id",
+    "question",
+    "answer",
+    "status",
+    "error_code",
+    "provider",
+    "model",
+    "streamed",
+    "top_k",
+    "latency_ms",
+    "retrieval_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "rating",
+    "feedback_comment",
+    "feedback_at",
+    "created_at",
+}
+# The detail adds what a list row leaves out.
+DETAIL_FIELDS = LIST_FIELDS | {"error", "sources", "feedback_tags"}
+SOURCES = [{"marker": 1, "chunk_id": 7, "document_id": 3, "title": "안내", "score": 0.5, "excerpt": "…", "cited": True}]
 
 
 def _at(days_ago: int, hour: int = 12) -> dt.datetime:
@@ -124,11 +149,50 @@ def test_bad_query_parameters_are_400_naming_them(staff_client, db, params, fiel
     assert field in response.json()["error"]["fields"]
 
 
-def test_list_costs_a_fixed_number_of_queries(staff_client, make_log, django_assert_max_num_queries):
+def test_list_rows_are_light_and_the_detail_has_every_field(staff_client, make_log):
+    log = make_log(
+        status="failed", error="The chat model timed out.", error_code="upstream_timeout", sources=SOURCES, top_k=4
+    )
+    log_feedback_set(log=log, rating=-1, comment="느려요", tags=["느림"])
+
+    row = staff_client.get(URL).json()["results"][0]
+    detail = staff_client.get(f"{URL}/{log.pk}").json()
+
+    assert set(row) == LIST_FIELDS
+    assert set(detail) == DETAIL_FIELDS
+    # The same values, written the same way (times in the current time zone).
+    assert row == {name: detail[name] for name in LIST_FIELDS}
+    assert row["created_at"] == timezone.localtime(log.created_at).isoformat()
+    assert (row["rating"], row["feedback_comment"], row["top_k"], row["streamed"]) == (-1, "느려요", 4, False)
+    assert dt.datetime.fromisoformat(row["feedback_at"]).tzinfo is not None
+    assert (detail["error"], detail["sources"], detail["feedback_tags"]) == (
+        "The chat model timed out.",
+        SOURCES,
+        ["느림"],
+    )
+
+
+def test_search_rows_have_the_list_fields_only(staff_client, make_log):
+    make_log(question="로그를 어디에 저장하나요?")
+
+    rows = staff_client.get(URL, {"q": "로그"}).json()["results"]
+
+    assert len(rows) == 1 and set(rows[0]) == LIST_FIELDS
+
+
+@pytest.mark.parametrize("params", [{}, {"user_id": "kim", "date_from": "2000-01-01", "limit": 3}, {"q": "로그"}])
+def test_list_costs_one_query(staff_client, make_log, django_assert_num_queries, params):
     for _ in range(5):
-        make_log()
-    with django_assert_max_num_queries(4):
-        assert len(_ids(staff_client.get(URL))) == 5
+        make_log(question="로그를 어디에 저장하나요?")
+    with django_assert_num_queries(1):
+        response = staff_client.get(URL, params)
+    assert response.status_code == 200 and response.json()["results"]
+
+
+def test_detail_costs_one_query(staff_client, make_log, django_assert_num_queries):
+    log = make_log(sources=SOURCES)
+    with django_assert_num_queries(1):
+        assert staff_client.get(f"{URL}/{log.pk}").json()["sources"] == SOURCES
 
 
 def test_feedback_is_stored_replaced_and_counted(owner_client, owner, make_log):

@@ -13,7 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import expect, sync_playwright
 
 from conversations.models import ConversationLog
-from conversations.services.logs import log_record
+from conversations.services.logs import log_feedback_set, log_record
 from tests.factories import PASSWORD, StaffFactory, UserFactory
 
 CHROMIUM = "/usr/bin/chromium"
@@ -125,11 +125,18 @@ def _load(page, action):
         action()
 
 
+def _detail(page, log, action):
+    """Do something that reads one log's detail, and wait for the answer."""
+    with page.expect_response(lambda r: r.url.endswith(f"/api/conversation/logs/{log.pk}")):
+        action()
+
+
 @pytest.mark.slow
 def test_log_viewer_lists_filters_pages_and_rates(live_server, transactional_db, browser):
     user = UserFactory(username="viewer")
     other = UserFactory(username="someone-else")
     mine = _logs_of(user)
+    rated = log_feedback_set(log=mine[2], rating=-1, comment="날씨를 모르네요", tags=["부정확"])
     _record(other, minutes_ago=0, question="다른 계정의 로그 질문입니다", user_id="kim")
     questions = [log.question for log in mine]
 
@@ -163,7 +170,8 @@ def test_log_viewer_lists_filters_pages_and_rates(live_server, transactional_db,
     expect(page.get_by_test_id("stat-keywords").locator("li")).to_have_count(5)
     expect(page.get_by_test_id("stat-per-day").locator(".bar").first).to_be_visible()
 
-    # A row shows the time, user, status, model, latency and sources.
+    # A row shows the time, user, status, model and latency; opening it reads
+    # the detail, which shows the sources.
     first = rows.first
     expect(first.get_by_test_id("log-answer")).to_have_text("데이터베이스에 저장됩니다 [1].")
     expect(first.get_by_test_id("log-user")).to_have_text("사용자 kim")
@@ -171,6 +179,9 @@ def test_log_viewer_lists_filters_pages_and_rates(live_server, transactional_db,
     expect(first).to_contain_text("local / extractive-v1")
     expect(first).to_contain_text("12.3 ms")
     assert dt.datetime.fromisoformat(first.locator("time").get_attribute("datetime")) == mine[0].created_at
+    expect(first.get_by_test_id("log-sources")).to_be_hidden()
+    _detail(page, mine[0], lambda: first.get_by_test_id("log-open").click())
+    expect(first.get_by_test_id("log-open")).to_have_attribute("aria-expanded", "true")
     expect(first.get_by_test_id("log-sources").locator("li")).to_have_text(
         ["[1] 안내 (0.80) ✔ 인용", "[2] 참고 (0.41)"]
     )
@@ -180,6 +191,13 @@ def test_log_viewer_lists_filters_pages_and_rates(live_server, transactional_db,
     expect(failed).to_have_count(1)
     expect(failed.get_by_test_id("log-status")).to_have_text("실패")
     expect(failed.get_by_test_id("log-status")).to_have_css("color", "rgb(198, 40, 40)")
+    expect(failed.get_by_test_id("log-error")).to_have_text("⚠ upstream_timeout")
+    _detail(page, mine[1], lambda: failed.get_by_test_id("log-open").click())
+    expect(failed.get_by_test_id("log-error")).to_have_text("⚠ The chat model timed out. (upstream_timeout)")
+    expect(failed.get_by_test_id("log-sources")).to_have_text("출처 없음")
+    failed.get_by_test_id("log-open").click()
+    expect(failed.get_by_test_id("log-open")).to_have_attribute("aria-expanded", "false")
+    expect(failed.get_by_test_id("log-sources")).to_be_hidden()
     expect(failed.get_by_test_id("log-error")).to_have_text("⚠ The chat model timed out. (upstream_timeout)")
 
     # 👍 posts the feedback and the row shows it in place.
@@ -191,6 +209,19 @@ def test_log_viewer_lists_filters_pages_and_rates(live_server, transactional_db,
     expect(page.locator("#stat-feedback")).to_contain_text("👍 1")
     mine[0].refresh_from_db()
     assert mine[0].rating == 1
+    expect(first.get_by_test_id("log-sources").locator("li")).to_have_count(2)
+
+    # A closed row knows its comment but not its tags: rating it again reads
+    # the detail first, so the tags given before are kept.
+    third = rows.nth(2)
+    expect(third.get_by_test_id("feedback-shown")).to_have_text("👎 “날씨를 모르네요”")
+    with page.expect_response(lambda r: r.url.endswith(f"/logs/{rated.pk}/feedback")) as posted:
+        _detail(page, rated, lambda: third.get_by_test_id("feedback-up").click())
+    assert posted.value.status == 200
+    expect(third.get_by_test_id("feedback-shown")).to_have_text("👍 “날씨를 모르네요” 부정확")
+    expect(third.get_by_test_id("log-sources")).to_be_hidden()
+    rated.refresh_from_db()
+    assert (rated.rating, rated.feedback_comment, rated.feedback_tags) == (1, "날씨를 모르네요", ["부정확"])
 
     # Paging with the cursor URLs, 10 a page.
     _load(page, lambda: page.get_by_test_id("page-size").select_option("10"))
