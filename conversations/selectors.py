@@ -8,30 +8,35 @@ from aiplatform import embeddings, vectors
 
 from .models import VECTOR_COLLECTION, ConversationLog, DocumentChunk
 
-# The columns of the log list: what a row of a page shows. The error
-# message, the sources (excerpts of up to 300 characters) and the feedback
-# tags are read from the detail, which keeps every field.
-LOG_LIST_FIELDS = (
+# Every field of a log as the API shows it (the detail, a chat answer).
+LOG_FIELDS = (
     "id",
     "user_id",
     "session_id",
     "question",
     "answer",
     "status",
+    "error",
     "error_code",
     "provider",
     "model",
     "streamed",
     "top_k",
+    "sources",
     "latency_ms",
     "retrieval_ms",
     "prompt_tokens",
     "completion_tokens",
     "rating",
     "feedback_comment",
+    "feedback_tags",
     "feedback_at",
     "created_at",
 )
+# The columns of the log list: what a row of a page shows. The error
+# message, the sources (excerpts of up to 300 characters) and the feedback
+# tags are read from the detail.
+LOG_LIST_FIELDS = tuple(name for name in LOG_FIELDS if name not in {"error", "sources", "feedback_tags"})
 
 
 def sees_all_logs(user) -> bool:

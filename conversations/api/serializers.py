@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from ..choices import Rating
 from ..models import ConversationLog, Document
-from ..selectors import LOG_LIST_FIELDS
+from ..selectors import LOG_FIELDS, LOG_LIST_FIELDS
 from ..services.logs import FEEDBACK_TAG_MAX_CHARS, FEEDBACK_TAGS_MAX
 
 
@@ -42,30 +42,7 @@ class ConversationLogSerializer(_LogRowSerializer):
 
     class Meta:
         model = ConversationLog
-        fields = (
-            "id",
-            "user_id",
-            "session_id",
-            "question",
-            "answer",
-            "status",
-            "error",
-            "error_code",
-            "provider",
-            "model",
-            "streamed",
-            "top_k",
-            "sources",
-            "latency_ms",
-            "retrieval_ms",
-            "prompt_tokens",
-            "completion_tokens",
-            "rating",
-            "feedback_comment",
-            "feedback_tags",
-            "feedback_at",
-            "created_at",
-        )
+        fields = LOG_FIELDS
         read_only_fields = fields
 
 
