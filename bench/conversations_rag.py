@@ -195,10 +195,9 @@ def rag_measure(
     it), the provider, the log write (its analysis and rollups separately), the serializer.
     Then the provider again, alone, on the same messages.
 
-    Each question is asked once per variant (name -> settings to override), in a row, so that
-    the variants meet the same load from anything else running on the machine. By default: as
-    configured, and with two BLAS and two OpenMP threads for the question (EMBEDDINGS_QUERY_THREADS,
-    VECTOR_QUERY_THREADS; one each by default).
+    The same questions are asked under each variant (name -> settings to override), one variant
+    after the other. By default: as configured, then with two BLAS and two OpenMP threads for the
+    question (EMBEDDINGS_QUERY_THREADS, VECTOR_QUERY_THREADS; one each by default).
     """
     variants = variants if variants is not None else {"as configured": {}, "two threads": TWO_THREADS}
     factory = APIRequestFactory(HTTP_HOST="127.0.0.1")
@@ -215,13 +214,15 @@ def rag_measure(
     spans.wrap(ConversationLogSerializer, "to_representation", "response serializer")
     out = {name: RagTimings() for name in variants}
     try:
-        for i in range(warmup + iterations):
-            question = questions[i % len(questions)]
-            for name, overrides in variants.items():
-                with override_settings(**overrides):
-                    total, parts, alone = _rag_request(factory, view, spans, user, question)
-                if i >= warmup:
-                    out[name].add(total, parts, alone)
+        # One variant after the other, not alternating: after a call on two BLAS threads the second
+        # thread keeps spinning for a while, taking the core the next single-thread request and the
+        # database need.
+        for name, overrides in variants.items():
+            with override_settings(**overrides):
+                for i in range(warmup + iterations):
+                    total, parts, alone = _rag_request(factory, view, spans, user, questions[i % len(questions)])
+                    if i >= warmup:
+                        out[name].add(total, parts, alone)
     finally:
         spans.restore()
     return out
