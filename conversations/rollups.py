@@ -14,6 +14,7 @@ percentile read from the rollups is within about 10 % of the exact value.
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
+from functools import lru_cache
 
 from django.db import connection, transaction
 from django.db.models import F
@@ -127,41 +128,50 @@ def _upsert(model, sign: int, keys: list[dict], amounts: dict, *, bucket: int | 
     """
     if not keys:
         return
-    meta = model._meta
-    quote = connection.ops.quote_name
-    table = quote(meta.db_table)
-    deltas = {name: sign * amount for name, amount in amounts.items()}
-    start = {name: max(delta, 0) for name, delta in deltas.items()}
+    deltas = [sign * amount for amount in amounts.values()]
+    start = [max(delta, 0) for delta in deltas]
     if bucket is not None:
-        start["latency_histogram"] = {str(bucket): 1} if sign > 0 else {}
-    fields = [meta.get_field(name) for name in [*keys[0], *start]]
+        start.append({str(bucket): 1} if sign > 0 else {})
+    sql, fields = _upsert_sql(connection.vendor, model, tuple(keys[0]), tuple(amounts), len(keys), bucket is not None)
     params = [
         field.get_db_prep_value(value, connection)
         for key in keys
-        for field, value in zip(fields, [*key.values(), *start.values()], strict=True)
+        for field, value in zip(fields, [*key.values(), *start], strict=True)
     ]
+    params += deltas
+    if bucket is not None:
+        path = _HISTOGRAM_SQL[connection.vendor][3].format(bucket=bucket)
+        params += [path, sign, path, path, sign, path]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@lru_cache(maxsize=256)
+def _upsert_sql(vendor: str, model, key_names: tuple, amount_names: tuple, rows: int, with_bucket: bool):
+    """The statement of `_upsert` and the fields of one row's values, built
+    once per shape: a chat request runs six of them."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    table = quote(meta.db_table)
+    names = [*key_names, *amount_names, *(["latency_histogram"] if with_bucket else [])]
+    fields = tuple(meta.get_field(name) for name in names)
     updates = []
-    for name, delta in deltas.items():
+    for name in amount_names:
         column = quote(meta.get_field(name).column)
         updates.append(f"{column} = {table}.{column} + %s")
-        params.append(delta)
-    if bucket is not None:
+    if with_bucket:
         column = quote(meta.get_field("latency_histogram").column)
-        expression, expression_params = _histogram_add_sql(f"{table}.{column}", bucket, sign)
-        updates.append(f"{column} = {expression}")
-        params += expression_params
-    if connection.vendor == "mysql":
+        updates.append(f"{column} = {_histogram_add_sql(vendor, f'{table}.{column}')}")
+    if vendor == "mysql":
         conflict = "ON DUPLICATE KEY UPDATE"
     else:
         (constraint,) = meta.total_unique_constraints
         target = ", ".join(quote(meta.get_field(name).column) for name in constraint.fields)
         conflict = f"ON CONFLICT ({target}) DO UPDATE SET"
     columns = ", ".join(quote(field.column) for field in fields)
-    rows = ", ".join([f"({', '.join(['%s'] * len(fields))})"] * len(keys))
+    values = ", ".join([f"({', '.join(['%s'] * len(fields))})"] * rows)
     # Names come from the model, quoted; every value is a parameter.
-    sql = f"INSERT INTO {table} ({columns}) VALUES {rows} {conflict} {', '.join(updates)}"  # noqa: S608
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    return f"INSERT INTO {table} ({columns}) VALUES {values} {conflict} {', '.join(updates)}", fields  # noqa: S608
 
 
 # The latency histogram is a JSON object on the row it belongs to, so it is
@@ -182,17 +192,15 @@ _HISTOGRAM_SQL = {
 }
 
 
-def _histogram_add_sql(column: str, bucket: int, delta: int) -> tuple[str, list]:
-    """SQL for the histogram in `column` with `delta` added to `bucket`, and
-    its parameters. A bucket that drops to zero is removed, as
-    rollups_rebuild would not write it."""
-    if connection.vendor not in _HISTOGRAM_SQL:
-        raise NotImplementedError(f"Conversation rollups do not support {connection.vendor} databases.")
-    get, put, remove, path = _HISTOGRAM_SQL[connection.vendor]
-    path = path.format(bucket=bucket)
+def _histogram_add_sql(vendor: str, column: str) -> str:
+    """SQL for the histogram in `column` with a delta added to one bucket;
+    its parameters are (path, delta, path, path, delta, path). A bucket that
+    drops to zero is removed, as rollups_rebuild would not write it."""
+    if vendor not in _HISTOGRAM_SQL:
+        raise NotImplementedError(f"Conversation rollups do not support {vendor} databases.")
+    get, put, remove, _path = _HISTOGRAM_SQL[vendor]
     count = f"COALESCE({get.format(h=column)}, 0) + %s"
-    sql = f"CASE WHEN {count} > 0 THEN {put.format(h=column, count=count)} ELSE {remove.format(h=column)} END"
-    return sql, [path, delta, path, path, delta, path]
+    return f"CASE WHEN {count} > 0 THEN {put.format(h=column, count=count)} ELSE {remove.format(h=column)} END"
 
 
 def rollup_rating_change(log: ConversationLog, *, old_rating: int | None) -> None:
