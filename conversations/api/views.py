@@ -91,7 +91,7 @@ class ConversationLogViewSet(VisibleLogsMixin, mixins.DestroyModelMixin, viewset
             # A page is plain rows of the list's columns: no model instances,
             # no JSON to decode.
             return queryset.values(*selectors.LOG_LIST_FIELDS)
-        return queryset.only(*ConversationLogSerializer.Meta.fields)
+        return queryset.only(*selectors.LOG_FIELDS)
 
     def get_serializer_class(self):
         return ConversationLogListSerializer if self.action == "list" else ConversationLogSerializer
