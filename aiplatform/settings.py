@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "django_tasks_rq",
     "aiplatform",
     "conversations",
+    "modeltrainer",
 ]
 
 MIDDLEWARE = [
@@ -258,11 +259,15 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "LogStatusEnum": "conversations.choices.LogStatus",
         "DocumentStatusEnum": "conversations.choices.DocumentStatus",
+        "DocumentSourceEnum": "conversations.choices.DocumentSource",
+        "ExampleSourceEnum": "modeltrainer.choices.ExampleSource",
+        "ImportRatingEnum": "modeltrainer.choices.ImportRating",
+        "FeedbackRatingEnum": "conversations.choices.Rating",
     },
 }
 
 # Scopes an API key may carry; see aiplatform.api.permissions.
-API_KEY_SCOPES = ["service", "worker", "monitoring:control"]
+API_KEY_SCOPES = ["service", "worker", "monitoring:control", "model:train"]
 
 # --- AI layer (aiplatform.llm, aiplatform.embeddings, aiplatform.vectors) ----
 
@@ -305,6 +310,23 @@ RAG_TOP_K_MAX = env.int("RAG_TOP_K_MAX", default=20)
 RAG_MIN_SCORE = env.float("RAG_MIN_SCORE", default=0.05)
 RAG_CHUNK_CHARS = env.int("RAG_CHUNK_CHARS", default=800)
 RAG_DOCUMENT_MAX_BYTES = env.int("RAG_DOCUMENT_MAX_BYTES", default=5 * 1024 * 1024)
+
+# --- Model trainer (text classifiers) ---------------------------------------
+
+# Model files (joblib), one per version; their SHA-256 is checked before loading.
+MODEL_STORAGE_DIR = Path(env.str("MODEL_STORAGE_DIR", default=str(BASE_DIR / "var" / "models")))
+# How often a server process asks the database which version is active: a
+# newly activated version serves everywhere within this many seconds.
+MODEL_RELOAD_SECONDS = env.float("MODEL_RELOAD_SECONDS", default=1.0)
+MODEL_TEXT_MAX_CHARS = env.int("MODEL_TEXT_MAX_CHARS", default=10_000)
+MODEL_PREDICT_MAX_TEXTS = env.int("MODEL_PREDICT_MAX_TEXTS", default=100)
+MODEL_UPLOAD_MAX_BYTES = env.int("MODEL_UPLOAD_MAX_BYTES", default=20 * 1024 * 1024)
+MODEL_MIN_EXAMPLES = env.int("MODEL_MIN_EXAMPLES", default=10)
+# Share of each label's examples held out to measure a version.
+MODEL_TEST_SHARE = env.float("MODEL_TEST_SHARE", default=0.2)
+# A training whose worker has not reported for this long is given up, so a
+# new one can start.
+MODEL_TRAINING_STALE_SECONDS = env.int("MODEL_TRAINING_STALE_SECONDS", default=1800)
 
 # --- Logging ----------------------------------------------------------------
 

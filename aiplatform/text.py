@@ -262,6 +262,13 @@ def search_terms(text: str) -> list[str]:
     return list(dict.fromkeys(term for term in _morphemes(text, _SEARCH_TAGS) if term))
 
 
+def morpheme_tokens(text: str) -> list[str]:
+    """Content morphemes of a text in order, repeats kept (term frequency
+    matters to a classifier): nouns, verb and adjective stems, roots,
+    numbers and Latin words."""
+    return _morphemes(text, _SEARCH_TAGS)
+
+
 def keywords(text: str) -> list[str]:
     """Distinct nouns and Latin words of a text, stopwords removed."""
     out = []

@@ -16,7 +16,9 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/", include("aiplatform.api.urls")),
     path("api/", include("conversations.api.urls")),
+    path("api/", include("modeltrainer.api.urls")),
     path("conversations/", include("conversations.urls")),
+    path("model/", include("modeltrainer.urls")),
 ]
 
 handler400 = "aiplatform.api.errors.bad_request"

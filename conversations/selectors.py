@@ -75,3 +75,18 @@ def chunks_retrieve(*, question: str, top_k: int) -> list[RetrievedChunk]:
     # An id can outlive its row for a moment (deleted document, index not yet
     # updated): skip it.
     return [RetrievedChunk(*by_id[chunk_id], score) for chunk_id, score in hits if chunk_id in by_id]
+
+
+def logs_rated(*, rating: int | None = None, date_from=None, date_to=None, limit: int | None = None):
+    """(id, question, answer, rating) of logs that carry feedback, oldest
+    first: labelled data for other apps (modeltrainer imports them). `rating`
+    1 or -1 keeps one kind; dates are local days, inclusive."""
+    queryset = ConversationLog.objects.filter(rating__isnull=False)
+    if rating is not None:
+        queryset = queryset.filter(rating=rating)
+    if date_from is not None:
+        queryset = queryset.filter(day__gte=date_from)
+    if date_to is not None:
+        queryset = queryset.filter(day__lte=date_to)
+    rows = queryset.order_by("pk").values_list("pk", "question", "answer", "rating")
+    return rows[:limit] if limit else rows.iterator(chunk_size=2000)

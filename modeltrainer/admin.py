@@ -1,0 +1,127 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from aiplatform.errors import DomainError
+
+from .models import ModelVersion, TrainingExample
+from .services import versions
+
+
+@admin.action(description="선택한 버전을 활성화 (롤백)")
+def activate_version(modeladmin, request, queryset):
+    if queryset.count() != 1:
+        modeladmin.message_user(request, "버전을 하나만 선택하세요.", messages.ERROR)
+        return
+    try:
+        version = versions.model_version_activate(version=queryset.get())
+    except DomainError as exc:
+        modeladmin.message_user(request, exc.message, messages.ERROR)
+        return
+    modeladmin.message_user(request, f"v{version.number}을(를) 활성화했습니다. 서버 프로세스가 몇 초 안에 전환합니다.")
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = (
+        "number",
+        "status",
+        "active_mark",
+        "accuracy",
+        "macro_f1",
+        "example_count",
+        "algorithm",
+        "tokenizer",
+        "finished_at",
+        "duration_s",
+    )
+    list_filter = ("status", "algorithm", "tokenizer")
+    actions = [activate_version]
+    readonly_fields = [field.name for field in ModelVersion._meta.fields] + ["per_label"]
+    fieldsets = (
+        (None, {"fields": ("number", "status", "active", "progress", "stage", "error")}),
+        ("지표", {"fields": ("per_label", "metrics")}),
+        (
+            "학습 설정",
+            {"fields": ("algorithm", "tokenizer", "params", "activate_when_ready", "trigger", "triggered_by")},
+        ),
+        (
+            "데이터 계보",
+            {
+                "fields": (
+                    "example_count",
+                    "train_count",
+                    "test_count",
+                    "labels",
+                    "data_fingerprint",
+                    "example_id_min",
+                    "example_id_max",
+                )
+            },
+        ),
+        ("모델 파일", {"fields": ("artifact", "artifact_sha256", "artifact_size")}),
+        ("시각", {"fields": ("created_at", "started_at", "finished_at", "duration_s", "activated_at")}),
+    )
+
+    def has_add_permission(self, request):
+        # Versions are made by training (API, manage.py train_model).
+        return False
+
+    def delete_model(self, request, obj):
+        versions.model_version_delete(version=obj)
+
+    def delete_queryset(self, request, queryset):
+        for version in queryset:
+            try:
+                versions.model_version_delete(version=version)
+            except DomainError as exc:
+                self.message_user(request, f"v{version.number}: {exc.message}", messages.ERROR)
+
+    @admin.display(description="활성", boolean=True)
+    def active_mark(self, obj):
+        return bool(obj.active)
+
+    @admin.display(description="정확도")
+    def accuracy(self, obj):
+        return (obj.metrics or {}).get("accuracy")
+
+    @admin.display(description="macro F1")
+    def macro_f1(self, obj):
+        return (obj.metrics or {}).get("macro_f1")
+
+    @admin.display(description="레이블별 지표")
+    def per_label(self, obj):
+        rows = (obj.metrics or {}).get("per_label", {})
+        if not rows:
+            return "-"
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((label, row["precision"], row["recall"], row["f1"], row["support"]) for label, row in rows.items()),
+        )
+        return format_html(
+            "<table><tr><th>레이블</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{}</table>",
+            body,
+        )
+
+
+@admin.register(TrainingExample)
+class TrainingExampleAdmin(admin.ModelAdmin):
+    list_display = ("id", "label", "source", "short_text", "created_at")
+    list_filter = ("label", "source")
+    search_fields = ("text", "label")
+    date_hierarchy = "created_at"
+    readonly_fields = ("conversation_log", "created_by", "created_at")
+    raw_id_fields = ("conversation_log",)
+    show_full_result_count = False
+
+    @admin.display(description="텍스트")
+    def short_text(self, obj):
+        return obj.text[:80]
+
+    def save_model(self, request, obj, form, change):
+        from .services.examples import text_digest
+
+        obj.text_sha256 = text_digest(obj.text)
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

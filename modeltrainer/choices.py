@@ -1,0 +1,42 @@
+from django.db import models
+
+
+class ExampleSource(models.TextChoices):
+    UPLOAD = "upload", "업로드"
+    CONVERSATION = "conversation", "대화 기록"
+    ADMIN = "admin", "관리자"
+    COMMAND = "command", "관리 명령"
+    DEMO = "demo", "데모"
+
+
+class VersionStatus(models.TextChoices):
+    QUEUED = "queued", "대기"
+    TRAINING = "training", "학습 중"
+    READY = "ready", "준비됨"
+    FAILED = "failed", "실패"
+
+
+class Algorithm(models.TextChoices):
+    LOGISTIC_REGRESSION = "logistic_regression", "로지스틱 회귀"
+    COMPLEMENT_NB = "complement_nb", "나이브 베이즈 (Complement)"
+
+
+class Tokenizer(models.TextChoices):
+    # Kiwi morphemes (and Latin words): readable terms, and the faster and
+    # equally accurate choice on the benchmark (bench/RESULTS.md).
+    MORPHEME = "morpheme", "형태소 (Kiwi)"
+    CHAR = "char", "문자 n-gram"
+
+
+class Trigger(models.TextChoices):
+    API = "api", "API"
+    COMMAND = "command", "관리 명령"
+    ADMIN = "admin", "관리자"
+
+
+class ImportRating(models.TextChoices):
+    """Which rated conversation logs an import takes."""
+
+    UP = "up", "좋아요 (+1)"
+    DOWN = "down", "싫어요 (-1)"
+    BOTH = "both", "모두"
