@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from aiplatform.api.pagination import parse_bounded_int
 from aiplatform.api.permissions import ScopedAccess, StaffOrScopedKey
 from aiplatform.choices import APIKeyScope
+from aiplatform.errors import InvalidInput
 from conversations.selectors import logs_rated
 
 from .. import selectors
@@ -145,7 +146,12 @@ class UploadView(TrainerWriteMixin, APIView):
         report = examples.examples_add(rows=rows, source=ExampleSource.UPLOAD, created_by=request.user)
         body = report.as_dict()
         if not report.accepted and not report.duplicates:
-            raise exceptions.ValidationError({"examples": [_("No row could be stored."), body]})
+            raise InvalidInput(
+                _("No row could be stored: see `report.rejected`."),
+                field="examples",
+                code="no_valid_rows",
+                extra={"report": body},
+            )
         return Response(body, status=status.HTTP_201_CREATED if report.accepted else status.HTTP_200_OK)
 
 

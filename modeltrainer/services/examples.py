@@ -32,7 +32,6 @@ class ImportReport:
     accepted: int = 0
     duplicates: int = 0
     rejected: list[RowProblem] = field(default_factory=list)
-    ids: list[int] = field(default_factory=list)
 
     def as_dict(self, *, max_problems: int = 200) -> dict:
         return {

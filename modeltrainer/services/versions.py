@@ -42,6 +42,7 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
 
 def model_version_delete(*, version: ModelVersion) -> None:
     """Delete an inactive version that is not training, with its file."""
+    version.refresh_from_db(fields=["active", "in_flight", "artifact"])
     if version.active:
         raise Conflict(_("The active version cannot be deleted; activate another one first."), code="active")
     if version.in_flight:
