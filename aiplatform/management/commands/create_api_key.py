@@ -17,7 +17,7 @@ class Command(BaseCommand):
             required=True,
             choices=APIKeyScope.values,
             help="Repeatable. service: general API as the owner; worker: pathology worker endpoints only; "
-            "monitoring:control: monitoring actions.",
+            "monitoring:control: monitoring actions; model:train: training data, training and model versions.",
         )
         parser.add_argument("--owner", help="Username the key acts as (for the service scope).")
         parser.add_argument("--expires-in-days", type=int, default=None)
