@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 
@@ -5,6 +6,7 @@ from aiplatform.errors import DomainError
 
 from .models import ModelVersion, TrainingExample
 from .services import versions
+from .services.examples import text_digest
 
 
 @admin.action(description="선택한 버전을 활성화 (롤백)")
@@ -66,15 +68,20 @@ class ModelVersionAdmin(admin.ModelAdmin):
         # Versions are made by training (API, manage.py train_model).
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # The active version and one being trained are never deleted: the
+        # delete page refuses them, and so does a bulk delete that selects
+        # them (Django checks this for every selected object).
+        if obj is not None and (obj.active or obj.in_flight):
+            return False
+        return super().has_delete_permission(request, obj)
+
     def delete_model(self, request, obj):
         versions.model_version_delete(version=obj)
 
     def delete_queryset(self, request, queryset):
         for version in queryset:
-            try:
-                versions.model_version_delete(version=version)
-            except DomainError as exc:
-                self.message_user(request, f"v{version.number}: {exc.message}", messages.ERROR)
+            versions.model_version_delete(version=version)
 
     @admin.display(description="활성", boolean=True)
     def active_mark(self, obj):
@@ -104,8 +111,25 @@ class ModelVersionAdmin(admin.ModelAdmin):
         )
 
 
+class TrainingExampleForm(forms.ModelForm):
+    class Meta:
+        model = TrainingExample
+        fields = ["text", "label", "source"]
+
+    def clean(self):
+        cleaned = super().clean()
+        text, label = cleaned.get("text"), cleaned.get("label")
+        if text and label:
+            self.instance.text_sha256 = text_digest(text)
+            same = TrainingExample.objects.filter(text_sha256=self.instance.text_sha256, label=label.strip())
+            if same.exclude(pk=self.instance.pk).exists():
+                self.add_error("text", "이 텍스트는 같은 레이블로 이미 저장되어 있습니다.")
+        return cleaned
+
+
 @admin.register(TrainingExample)
 class TrainingExampleAdmin(admin.ModelAdmin):
+    form = TrainingExampleForm
     list_display = ("id", "label", "source", "short_text", "created_at")
     list_filter = ("label", "source")
     search_fields = ("text", "label")
@@ -119,8 +143,6 @@ class TrainingExampleAdmin(admin.ModelAdmin):
         return obj.text[:80]
 
     def save_model(self, request, obj, form, change):
-        from .services.examples import text_digest
-
         obj.text_sha256 = text_digest(obj.text)
         if not change:
             obj.created_by = request.user

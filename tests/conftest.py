@@ -12,6 +12,7 @@ from rest_framework.test import APIClient
 
 from aiplatform import services
 from tests.factories import StaffFactory, UserFactory
+from tests.support.browser import browser  # noqa: F401
 from tests.support.openai_server import openai_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent

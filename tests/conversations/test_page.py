@@ -2,33 +2,20 @@
 the logs, stats and exports through the API with the signed-in session."""
 
 import datetime as dt
-import os
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
 from django.test import Client
 from django.utils import timezone
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from conversations.models import ConversationLog
 from conversations.services.logs import log_feedback_set, log_record
 from tests.factories import PASSWORD, StaffFactory, UserFactory
+from tests.support.browser import ARTIFACTS
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-# Generous: CI runs two test workers beside a database server.
-expect.set_options(timeout=10_000)
-SCREENSHOT = Path(__file__).resolve().parents[2] / "test-artifacts" / "conversations-log-viewer.png"
+SCREENSHOT = ARTIFACTS / "conversations-log-viewer.png"
 SOURCES = [
     {"marker": 1, "chunk_id": 1, "document_id": 1, "title": "안내", "score": 0.8, "excerpt": "...", "cited": True},
     {"marker": 2, "chunk_id": 2, "document_id": 2, "title": "참고", "score": 0.41, "excerpt": "...", "cited": False},
@@ -40,28 +27,6 @@ def test_anonymous_visitor_is_sent_to_the_login_page(db):
 
     assert response.status_code == 302
     assert response["Location"] == "/admin/login/?next=/conversations/"
-
-
-@pytest.fixture
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test does, through ensure_chromium).")
-    # Playwright's sync API runs an event loop in this thread; Django would
-    # otherwise refuse the ORM calls the test makes meanwhile.
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-            try:
-                yield chromium
-            finally:
-                chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def _new_page(browser, errors: list[str]):
