@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "aiplatform",
     "conversations",
     "modeltrainer",
+    "pathology",
 ]
 
 MIDDLEWARE = [
@@ -327,6 +328,26 @@ MODEL_TEST_SHARE = env.float("MODEL_TEST_SHARE", default=0.2)
 # A training whose worker has not reported for this long is given up, so a
 # new one can start.
 MODEL_TRAINING_STALE_SECONDS = env.int("MODEL_TRAINING_STALE_SECONDS", default=1800)
+
+# --- Pathology (analysis requests and the worker protocol) ----------------
+
+# true: requests wait for remote workers (the seed's setting); false: this
+# server runs the pipeline itself in a task.
+USE_LOCAL_INFERENCE = env.bool("USE_LOCAL_INFERENCE", default=True)
+# The analysis the server runs when USE_LOCAL_INFERENCE is false: the
+# inference_worker package's pipeline (it needs torch).
+PATHOLOGY_PIPELINE = env.str("PATHOLOGY_PIPELINE", default="inference_worker.pipeline.analyse")
+PATHOLOGY_SERVER_WORKER = env.str("PATHOLOGY_SERVER_WORKER", default="server")
+# A claim holds a request this long; every report from the holder renews it.
+PATHOLOGY_LEASE_SECONDS = env.int("PATHOLOGY_LEASE_SECONDS", default=300)
+PATHOLOGY_MAX_ATTEMPTS = env.int("PATHOLOGY_MAX_ATTEMPTS", default=3)
+# Longest `wait` of pending-requests, and how often a waiting poll asks again.
+PATHOLOGY_LONG_POLL_MAX_SECONDS = env.int("PATHOLOGY_LONG_POLL_MAX_SECONDS", default=30)
+PATHOLOGY_POLL_SECONDS = env.float("PATHOLOGY_POLL_SECONDS", default=0.2)
+# Expired leases are looked for at most this often per process.
+PATHOLOGY_REAP_SECONDS = env.float("PATHOLOGY_REAP_SECONDS", default=1.0)
+PATHOLOGY_HEATMAP_MAX_BYTES = env.int("PATHOLOGY_HEATMAP_MAX_BYTES", default=5 * 1024 * 1024)
+PATHOLOGY_RESULT_MAX_BYTES = env.int("PATHOLOGY_RESULT_MAX_BYTES", default=256 * 1024)
 
 # --- Logging ----------------------------------------------------------------
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("api/", include("aiplatform.api.urls")),
     path("api/", include("conversations.api.urls")),
     path("api/", include("modeltrainer.api.urls")),
+    path("api/", include("pathology.api.urls")),
     path("conversations/", include("conversations.urls")),
     path("model/", include("modeltrainer.urls")),
 ]

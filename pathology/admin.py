@@ -1,0 +1,101 @@
+from django.contrib import admin, messages
+from django.utils.html import format_html
+
+from aiplatform.errors import DomainError
+
+from .models import InferenceWorker, PathologyRequest
+from .services import requests
+
+
+def _each(modeladmin, request, queryset, service, done: str) -> None:
+    count = 0
+    for item in queryset:
+        try:
+            service(request=item)
+            count += 1
+        except DomainError as exc:
+            modeladmin.message_user(request, f"{item.pk}: {exc.message}", messages.WARNING)
+    if count:
+        modeladmin.message_user(request, f"{count}건을 {done}.")
+
+
+@admin.action(description="선택한 요청을 다시 대기열에 넣기")
+def requeue(modeladmin, request, queryset):
+    _each(modeladmin, request, queryset, requests.request_requeue, "다시 대기열에 넣었습니다")
+
+
+@admin.action(description="선택한 요청 취소")
+def cancel(modeladmin, request, queryset):
+    _each(modeladmin, request, queryset, requests.request_cancel, "취소했습니다")
+
+
+@admin.register(PathologyRequest)
+class PathologyRequestAdmin(admin.ModelAdmin):
+    list_display = (
+        "short_id",
+        "slide",
+        "status",
+        "progress_bar",
+        "worker",
+        "attempts",
+        "priority",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    )
+    list_filter = ("status", "worker", "priority")
+    search_fields = ("id", "orthanc_instance_id", "orthanc_series_id", "slide_file", "study_id", "patient_id")
+    date_hierarchy = "created_at"
+    list_select_related = ("worker", "requested_by")
+    actions = [requeue, cancel]
+    readonly_fields = [field.name for field in PathologyRequest._meta.fields] + ["heatmap_preview"]
+    fieldsets = (
+        (None, {"fields": ("id", "status", "progress", "message", "error", "priority", "requested_by")}),
+        ("슬라이드", {"fields": ("orthanc_instance_id", "orthanc_series_id", "slide_file", "study_id", "patient_id")}),
+        (
+            "처리",
+            {
+                "fields": (
+                    "worker",
+                    "attempts",
+                    "max_attempts",
+                    "lease_expires_at",
+                    "created_at",
+                    "claimed_at",
+                    "started_at",
+                    "finished_at",
+                )
+            },
+        ),
+        ("결과", {"fields": ("result", "heatmap_preview", "heatmap")}),
+    )
+
+    def has_add_permission(self, request):
+        # Requests come from the API (the "AI 분석" button).
+        return False
+
+    @admin.display(description="ID")
+    def short_id(self, obj):
+        return str(obj.pk)[:8]
+
+    @admin.display(description="슬라이드")
+    def slide(self, obj):
+        return obj.slide_reference
+
+    @admin.display(description="진행률")
+    def progress_bar(self, obj):
+        return format_html('<progress max="100" value="{}"></progress> {}%', obj.progress, obj.progress)
+
+    @admin.display(description="히트맵")
+    def heatmap_preview(self, obj):
+        if not obj.heatmap:
+            return "-"
+        url = f"/api/pathology/requests/{obj.pk}/heatmap/"
+        return format_html('<a href="{}"><img src="{}" style="max-width: 480px" alt="heatmap"></a>', url, url)
+
+
+@admin.register(InferenceWorker)
+class InferenceWorkerAdmin(admin.ModelAdmin):
+    list_display = ("name", "host", "device", "version", "last_seen", "current_request")
+    search_fields = ("name", "host")
+    readonly_fields = ("api_key", "last_seen", "current_request", "created_at")

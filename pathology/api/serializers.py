@@ -1,0 +1,101 @@
+from rest_framework import serializers
+
+from ..models import InferenceWorker, PathologyRequest
+
+
+class SlideAnalysisRequestSerializer(serializers.Serializer):
+    orthanc_instance_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    orthanc_series_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    slide_file = serializers.CharField(
+        max_length=255,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="A file name the worker finds in its slide directory.",
+    )
+    study_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    patient_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    priority = serializers.IntegerField(min_value=-100, max_value=100, default=0, help_text="Higher first.")
+
+
+class PathologyRequestSerializer(serializers.ModelSerializer):
+    request_id = serializers.UUIDField(source="pk", read_only=True)
+    worker = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    heatmap_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PathologyRequest
+        fields = [
+            "request_id",
+            "orthanc_instance_id",
+            "orthanc_series_id",
+            "slide_file",
+            "study_id",
+            "patient_id",
+            "priority",
+            "status",
+            "progress",
+            "message",
+            "worker",
+            "attempts",
+            "max_attempts",
+            "lease_expires_at",
+            "result",
+            "heatmap_url",
+            "error",
+            "requested_by",
+            "created_at",
+            "claimed_at",
+            "started_at",
+            "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_heatmap_url(self, obj) -> str | None:
+        return f"/api/pathology/requests/{obj.pk}/heatmap/" if obj.heatmap else None
+
+
+class PendingRequestSerializer(serializers.ModelSerializer):
+    """What a worker needs to find and analyse a slide."""
+
+    request_id = serializers.UUIDField(source="pk", read_only=True)
+
+    class Meta:
+        model = PathologyRequest
+        fields = [
+            "request_id",
+            "orthanc_instance_id",
+            "orthanc_series_id",
+            "slide_file",
+            "study_id",
+            "patient_id",
+            "priority",
+            "attempts",
+            "max_attempts",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class UpdateStatusSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["processing", "failed"])
+    progress = serializers.IntegerField(min_value=0, max_value=100, required=False)
+    message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class CompleteRequestSerializer(serializers.Serializer):
+    result = serializers.JSONField(
+        help_text='{"label", "probabilities": {...}, "top_regions": [...]} (a JSON string in multipart)'
+    )
+    heatmap = serializers.FileField(required=False, help_text="PNG, multipart.")
+    heatmap_base64 = serializers.CharField(required=False, allow_blank=True, help_text="PNG as base64, in JSON.")
+
+
+class InferenceWorkerSerializer(serializers.ModelSerializer):
+    current_request = serializers.UUIDField(source="current_request_id", read_only=True)
+
+    class Meta:
+        model = InferenceWorker
+        fields = ["id", "name", "host", "device", "version", "last_seen", "current_request", "created_at"]
+        read_only_fields = fields

@@ -1,0 +1,98 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from .choices import RequestStatus
+
+
+def heatmap_path(instance, filename: str) -> str:
+    # The name is ours, never the uploader's: no path from a request reaches the disk.
+    return f"pathology/heatmaps/{instance.pk}.png"
+
+
+class InferenceWorker(models.Model):
+    """A machine that runs the analysis, known by its API key (scope `worker`)."""
+
+    name = models.CharField("이름", max_length=64, unique=True)
+    api_key = models.OneToOneField(
+        "aiplatform.PlatformAPIKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="inference_worker",
+        verbose_name="API 키",
+    )
+    host = models.CharField("호스트", max_length=128, blank=True)
+    device = models.CharField("장치", max_length=64, blank=True)
+    version = models.CharField("버전", max_length=64, blank=True)
+    last_seen = models.DateTimeField("마지막 접속", null=True, blank=True)
+    current_request = models.ForeignKey(
+        "PathologyRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="처리 중"
+    )
+    created_at = models.DateTimeField("등록", default=timezone.now)
+
+    class Meta:
+        verbose_name = "추론 워커"
+        verbose_name_plural = "추론 워커"
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PathologyRequest(models.Model):
+    """One slide to analyse, from its request to its result."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The slide: an Orthanc instance and/or series, and/or a file name the
+    # worker looks up in its slide directory.
+    orthanc_instance_id = models.CharField("Orthanc 인스턴스", max_length=64, blank=True)
+    orthanc_series_id = models.CharField("Orthanc 시리즈", max_length=64, blank=True)
+    slide_file = models.CharField("슬라이드 파일", max_length=255, blank=True)
+    study_id = models.CharField("검사 ID", max_length=64, blank=True)
+    patient_id = models.CharField("환자 ID", max_length=64, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="pathology_requests",
+        verbose_name="요청자",
+    )
+    priority = models.SmallIntegerField("우선순위", default=0)
+    status = models.CharField("상태", max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    worker = models.ForeignKey(
+        InferenceWorker, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests", verbose_name="워커"
+    )
+    lease_expires_at = models.DateTimeField("임대 만료", null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField("시도", default=0)
+    max_attempts = models.PositiveSmallIntegerField("최대 시도", default=3)
+    progress = models.PositiveSmallIntegerField("진행률", default=0)
+    message = models.CharField("메시지", max_length=255, blank=True)
+    result = models.JSONField("결과", null=True, blank=True)
+    heatmap = models.FileField("히트맵", upload_to=heatmap_path, blank=True)
+    error = models.TextField("오류", blank=True)
+    created_at = models.DateTimeField("요청", default=timezone.now)
+    claimed_at = models.DateTimeField("할당", null=True, blank=True)
+    started_at = models.DateTimeField("시작", null=True, blank=True)
+    finished_at = models.DateTimeField("종료", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "병리 분석 요청"
+        verbose_name_plural = "병리 분석 요청"
+        ordering = ["-created_at"]
+        indexes = [
+            # What workers ask for: pending, by priority then age.
+            models.Index(fields=["status", "-priority", "created_at"], name="pathology_claimable"),
+            models.Index(fields=["status", "lease_expires_at"], name="pathology_lease"),
+            models.Index(fields=["requested_by", "-created_at"], name="pathology_requester"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.slide_reference} ({self.get_status_display()})"
+
+    @property
+    def slide_reference(self) -> str:
+        return self.orthanc_instance_id or self.orthanc_series_id or self.slide_file or str(self.pk)

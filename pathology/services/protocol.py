@@ -1,0 +1,218 @@
+"""The worker protocol: list claimable requests (long-polled), claim with a
+conditional update, renew the lease with each report, complete once.
+
+Every state change is one conditional UPDATE whose WHERE clause states what
+must still be true (status, holder), and its row count says whether it won:
+two workers that claim at once cannot both succeed, and a worker whose
+lease has run out cannot complete a request another worker now holds.
+"""
+
+import datetime as dt
+import secrets
+import threading
+import time
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import IntegrityError
+from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from aiplatform.errors import Conflict, InvalidInput, NotFound
+
+from ..choices import FINISHED, RequestStatus
+from ..models import InferenceWorker, PathologyRequest
+from .results import result_validate
+
+LAST_SEEN_RESOLUTION_SECONDS = 5
+_reaped_at = 0.0
+_reap_lock = threading.Lock()
+
+
+def worker_for_key(*, api_key, host: str = "", device: str = "", version: str = "") -> InferenceWorker:
+    """The worker an API key stands for, registered on its first call, with
+    what it says of itself and when it was last seen."""
+    worker = InferenceWorker.objects.filter(api_key=api_key).first()
+    if worker is None:
+        name = api_key.name[:40] or "worker"
+        try:
+            worker = InferenceWorker.objects.create(
+                api_key=api_key,
+                name=name if not InferenceWorker.objects.filter(name=name).exists() else f"{name}-{api_key.prefix}",
+            )
+        except IntegrityError:
+            worker = InferenceWorker.objects.get(api_key=api_key)
+    now = timezone.now()
+    changes = {
+        name: value[:limit]
+        for name, value, limit in (("host", host, 128), ("device", device, 64), ("version", version, 64))
+        if value and value[:limit] != getattr(worker, name)
+    }
+    stale = worker.last_seen is None or (now - worker.last_seen).total_seconds() > LAST_SEEN_RESOLUTION_SECONDS
+    if changes or stale:
+        changes["last_seen"] = now
+        InferenceWorker.objects.filter(pk=worker.pk).update(**changes)
+        for name, value in changes.items():
+            setattr(worker, name, value)
+    return worker
+
+
+def _lease_end(now):
+    return now + dt.timedelta(seconds=settings.PATHOLOGY_LEASE_SECONDS)
+
+
+def leases_reap(*, now=None) -> tuple[int, int]:
+    """Requests whose lease ran out: back to pending (the attempt is
+    counted), or failed once they have used max_attempts. Returns
+    (requeued, failed)."""
+    now = now or timezone.now()
+    expired = PathologyRequest.objects.filter(status=RequestStatus.PROCESSING, lease_expires_at__lt=now)
+    failed = expired.filter(attempts__gte=F("max_attempts")).update(
+        status=RequestStatus.FAILED,
+        lease_expires_at=None,
+        finished_at=now,
+        error=_("The worker stopped reporting and the lease ran out on every attempt."),
+    )
+    requeued = expired.filter(attempts__lt=F("max_attempts")).update(
+        status=RequestStatus.PENDING,
+        worker=None,
+        lease_expires_at=None,
+        progress=0,
+        message=_("The worker stopped reporting; requeued."),
+    )
+    return requeued, failed
+
+
+def leases_reap_now_and_then() -> None:
+    """leases_reap at most once per PATHOLOGY_REAP_SECONDS in this process:
+    every poll calls it, and a write per poll is not needed."""
+    global _reaped_at
+    if time.monotonic() - _reaped_at < settings.PATHOLOGY_REAP_SECONDS:
+        return
+    if not _reap_lock.acquire(blocking=False):
+        return
+    try:
+        _reaped_at = time.monotonic()
+        leases_reap()
+    finally:
+        _reap_lock.release()
+
+
+def requests_claimable(*, limit: int, wait: float = 0) -> list[PathologyRequest]:
+    """Pending requests, highest priority then oldest first. With `wait`, ask
+    again every PATHOLOGY_POLL_SECONDS until one appears or `wait` seconds
+    have passed."""
+    deadline = time.monotonic() + wait
+    while True:
+        leases_reap_now_and_then()
+        rows = list(
+            PathologyRequest.objects.filter(status=RequestStatus.PENDING).order_by("-priority", "created_at")[:limit]
+        )
+        remaining = deadline - time.monotonic()
+        if rows or remaining <= 0:
+            return rows
+        time.sleep(min(settings.PATHOLOGY_POLL_SECONDS, remaining))
+
+
+def _held(request_id) -> PathologyRequest:
+    try:
+        return PathologyRequest.objects.select_related("worker").get(pk=request_id)
+    except PathologyRequest.DoesNotExist:
+        raise NotFound(_("No such request."), field="request_id") from None
+
+
+def _conflict(request: PathologyRequest, message: str) -> Conflict:
+    return Conflict(
+        message,
+        code="not_holder" if request.status == RequestStatus.PROCESSING else f"request_{request.status}",
+        extra={"current_status": request.status, "holder": request.worker.name if request.worker else None},
+    )
+
+
+def request_update_status(
+    *, worker: InferenceWorker, request_id, status: str, progress: int | None = None, message: str = ""
+) -> PathologyRequest:
+    """A worker's report. The first move to `processing` is the claim;
+    later ones from the holder renew the lease and record progress; `failed`
+    from the holder ends the request with the error."""
+    now = timezone.now()
+    fields = {"message": message[:255]} if message else {}
+    if progress is not None:
+        fields["progress"] = progress
+    if status == RequestStatus.PROCESSING:
+        claimed = PathologyRequest.objects.filter(pk=request_id, status=RequestStatus.PENDING).update(
+            status=RequestStatus.PROCESSING,
+            worker=worker,
+            attempts=F("attempts") + 1,
+            claimed_at=now,
+            started_at=now,
+            lease_expires_at=_lease_end(now),
+            error="",
+            **{"progress": 0, **fields},
+        )
+        if not claimed:
+            renewed = PathologyRequest.objects.filter(
+                pk=request_id, status=RequestStatus.PROCESSING, worker=worker
+            ).update(lease_expires_at=_lease_end(now), **fields)
+            if not renewed:
+                current = _held(request_id)
+                raise _conflict(current, _("Another worker holds this request, or it is no longer pending."))
+        InferenceWorker.objects.filter(pk=worker.pk).update(current_request_id=request_id, last_seen=now)
+    elif status == RequestStatus.FAILED:
+        ended = PathologyRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING, worker=worker).update(
+            status=RequestStatus.FAILED,
+            error=message or _("The worker reported a failure."),
+            finished_at=now,
+            lease_expires_at=None,
+            **({"progress": progress} if progress is not None else {}),
+        )
+        if not ended:
+            raise _conflict(_held(request_id), _("Only the worker holding a request can fail it."))
+        InferenceWorker.objects.filter(pk=worker.pk, current_request_id=request_id).update(current_request=None)
+    else:
+        raise InvalidInput(_("A worker reports `processing` or `failed`."), field="status")
+    return _held(request_id)
+
+
+def request_complete(
+    *, worker: InferenceWorker, request_id, result, heatmap: bytes | None
+) -> tuple[PathologyRequest, bool]:
+    """Store the result (and heatmap) of a request this worker holds; returns
+    (request, stored). Sending the same completion again is harmless: the
+    stored request comes back with stored=False."""
+    current = _held(request_id)
+    if current.status == RequestStatus.COMPLETED and current.worker_id == worker.pk:
+        return current, False
+    if current.status != RequestStatus.PROCESSING or current.worker_id != worker.pk:
+        raise _conflict(current, _("Only the worker holding a request can complete it."))
+    result = result_validate(result)
+    name = ""
+    if heatmap is not None:
+        # A name of our own per completion: a late completion that loses the
+        # race below cannot overwrite the winner's image.
+        name = default_storage.save(f"pathology/heatmaps/{current.pk}-{secrets.token_hex(4)}.png", ContentFile(heatmap))
+    now = timezone.now()
+    stored = PathologyRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING, worker=worker).update(
+        status=RequestStatus.COMPLETED,
+        result=result,
+        heatmap=name,
+        progress=100,
+        finished_at=now,
+        lease_expires_at=None,
+        error="",
+    )
+    if not stored:
+        if name:
+            default_storage.delete(name)
+        current = _held(request_id)
+        if current.status == RequestStatus.COMPLETED and current.worker_id == worker.pk:
+            return current, False
+        raise _conflict(current, _("Only the worker holding a request can complete it."))
+    InferenceWorker.objects.filter(pk=worker.pk, current_request_id=request_id).update(current_request=None)
+    return _held(request_id), True
+
+
+def is_finished(status: str) -> bool:
+    return status in FINISHED
