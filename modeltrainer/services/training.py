@@ -10,11 +10,12 @@ from collections import Counter
 from collections.abc import Callable
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from aiplatform.db import is_write_race
 from aiplatform.errors import Conflict, InvalidInput
 
 from .. import artifacts, classifier
@@ -108,7 +109,7 @@ def model_version_train(
     if running is not None and not _stale_fail(running):
         return running, False
     examples_ready_check()
-    for _attempt in range(3):
+    for _attempt in range(5):
         try:
             with transaction.atomic():
                 number = (ModelVersion.objects.aggregate(n=Max("number"))["n"] or 0) + 1
@@ -126,8 +127,11 @@ def model_version_train(
                 if enqueue:
                     transaction.on_commit(lambda pk=version.pk: _enqueue(pk))
             return version, True
-        except IntegrityError:
-            # Another request queued one first (in_flight is unique), or took the number.
+        except DatabaseError as exc:
+            if not is_write_race(exc):
+                raise
+            # Another request queued one first (in_flight is unique), or took
+            # the number, or InnoDB made this insert the victim of a deadlock.
             running = ModelVersion.objects.filter(in_flight=True).first()
             if running is not None:
                 return running, False

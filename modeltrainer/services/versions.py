@@ -1,9 +1,10 @@
 """Activating (or rolling back to) and deleting model versions."""
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from aiplatform.db import is_write_race
 from aiplatform.errors import Conflict
 
 from .. import artifacts
@@ -33,7 +34,9 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
                 locked.activated_at = timezone.now()
                 locked.save(update_fields=["active", "activated_at"])
             return locked
-        except IntegrityError:
+        except DatabaseError as exc:
+            if not is_write_race(exc):
+                raise
             # A concurrent activation of another version committed between
             # our two statements (the unique column caught it): again.
             continue

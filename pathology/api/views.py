@@ -24,11 +24,11 @@ from ..models import InferenceWorker
 from ..services import protocol, requests
 from ..services.results import heatmap_decode
 from .serializers import (
-    SlideAnalysisRequestSerializer,
     CompleteRequestSerializer,
     InferenceWorkerSerializer,
     PathologyRequestSerializer,
     PendingRequestSerializer,
+    SlideAnalysisRequestSerializer,
     UpdateStatusSerializer,
 )
 

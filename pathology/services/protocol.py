@@ -15,11 +15,12 @@ import time
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import IntegrityError
+from django.db import DatabaseError
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from aiplatform.db import is_write_race
 from aiplatform.errors import Conflict, InvalidInput, NotFound
 
 from ..choices import FINISHED, RequestStatus
@@ -42,7 +43,9 @@ def worker_for_key(*, api_key, host: str = "", device: str = "", version: str = 
                 api_key=api_key,
                 name=name if not InferenceWorker.objects.filter(name=name).exists() else f"{name}-{api_key.prefix}",
             )
-        except IntegrityError:
+        except DatabaseError as exc:
+            if not is_write_race(exc):
+                raise
             worker = InferenceWorker.objects.get(api_key=api_key)
     now = timezone.now()
     changes = {
