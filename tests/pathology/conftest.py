@@ -1,12 +1,10 @@
 """Workers (each with its worker key), requests, and PNG heatmaps."""
 
-import struct
-import zlib
-
 import pytest
 
 from aiplatform import services
 from pathology.services import protocol, requests
+from tests.support.pathology_pipeline import png  # noqa: F401 (used by the test modules)
 
 RESULT = {
     "label": "tumor",
@@ -14,17 +12,6 @@ RESULT = {
     "top_regions": [{"x": 1024, "y": 2048, "width": 256, "height": 256, "score": 0.97}],
     "model": "clam-sb",
 }
-
-
-def png(width: int = 8, height: int = 6) -> bytes:
-    """A real (tiny, red) PNG image."""
-    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
 
 
 @pytest.fixture(autouse=True)

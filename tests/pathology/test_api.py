@@ -1,0 +1,255 @@
+"""The /api/pathology/ endpoints: the seed's paths and shapes, who may call
+which, and the server-side pipeline switch."""
+
+import base64
+import io
+import uuid
+
+import pytest
+
+from pathology.choices import RequestStatus
+from pathology.models import PathologyRequest
+
+from .conftest import RESULT, png
+
+
+def post(client, path, body=None, **kwargs):
+    return client.post(path, body if body is not None else {}, format="json", **kwargs)
+
+
+@pytest.fixture
+def worker_client(make_worker, key_client):
+    def make(name="gpu-01"):
+        _worker, secret = make_worker(name)
+        return key_client(secret, header="x-api-key")
+
+    return make
+
+
+def test_analyze_queues_a_request_for_the_workers(owner_client, owner):
+    response = post(owner_client, "/api/pathology/analyze/", {"orthanc_instance_id": "abc-123", "patient_id": "P-7"})
+
+    assert response.status_code == 202
+    body = response.json()
+    assert body["success"] is True and body["status"] == "pending"
+    stored = PathologyRequest.objects.get(pk=body["request_id"])
+    assert (stored.orthanc_instance_id, stored.patient_id, stored.requested_by) == ("abc-123", "P-7", owner)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "slide_file"),
+        ({"slide_file": "../../etc/passwd"}, "slide_file"),
+        ({"slide_file": "a/b.svs"}, "slide_file"),
+        ({"slide_file": "x.svs", "priority": 1000}, "priority"),
+        ({"orthanc_instance_id": "x" * 65}, "orthanc_instance_id"),
+    ],
+)
+def test_analyze_bad_input_names_the_field(owner_client, body, field):
+    response = post(owner_client, "/api/pathology/analyze/", body)
+
+    assert response.status_code == 400 and field in response.json()["error"]["fields"]
+
+
+def test_the_seed_worker_loop_over_http(owner_client, worker_client):
+    request_id = post(owner_client, "/api/pathology/analyze/", {"slide_file": "case-1.svs"}).json()["request_id"]
+    worker = worker_client()
+
+    pending = worker.get("/api/pathology/pending-requests/").json()
+    claimed = post(worker, f"/api/pathology/update-status/{request_id}/", {"status": "processing", "progress": 10})
+    progress = post(worker, f"/api/pathology/update-status/{request_id}/", {"status": "processing", "progress": 70})
+    heatmap = io.BytesIO(png())
+    heatmap.name = "heatmap.png"
+    completed = worker.post(
+        f"/api/pathology/complete-request/{request_id}/",
+        {"result": '{"label": "tumor", "probabilities": {"tumor": 0.9, "normal": 0.1}}', "heatmap": heatmap},
+        format="multipart",
+    )
+
+    assert pending == {"success": True, "count": 1, "requests": [pending["requests"][0]]}
+    assert pending["requests"][0]["request_id"] == request_id and pending["requests"][0]["slide_file"] == "case-1.svs"
+    assert claimed.status_code == 200 and claimed.json()["request"]["worker"] == "gpu-01"
+    assert progress.json()["request"]["progress"] == 70
+    assert completed.status_code == 200 and completed.json()["stored"] is True
+    mine = owner_client.get(f"/api/pathology/requests/{request_id}/").json()
+    assert mine["status"] == "completed" and mine["result"]["label"] == "tumor"
+    image = owner_client.get(mine["heatmap_url"])
+    assert image.status_code == 200 and image["Content-Type"] == "image/png"
+    assert b"".join(image.streaming_content) == png()
+    assert worker.get("/api/pathology/pending-requests/").json() == {"success": True, "count": 0, "requests": []}
+
+
+def test_a_second_worker_gets_409_with_the_holder(make_request, worker_client):
+    request = make_request()
+    first, second = worker_client("gpu-01"), worker_client("gpu-02")
+    post(first, f"/api/pathology/update-status/{request.pk}/", {"status": "processing"})
+
+    response = post(second, f"/api/pathology/update-status/{request.pk}/", {"status": "processing"})
+    completion = post(second, f"/api/pathology/complete-request/{request.pk}/", {"result": RESULT})
+
+    assert response.status_code == 409
+    assert response.json()["error"] | {"holder": "gpu-01", "current_status": "processing"} == response.json()["error"]
+    assert completion.status_code == 409
+
+
+def test_complete_with_base64_and_again(make_request, worker_client):
+    request = make_request()
+    worker = worker_client()
+    post(worker, f"/api/pathology/update-status/{request.pk}/", {"status": "processing"})
+    body = {"result": RESULT, "heatmap_base64": base64.b64encode(png()).decode()}
+
+    first = post(worker, f"/api/pathology/complete-request/{request.pk}/", body)
+    again = post(worker, f"/api/pathology/complete-request/{request.pk}/", body)
+
+    assert first.status_code == again.status_code == 200
+    assert (first.json()["stored"], again.json()["stored"]) == (True, False)
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"result": {"label": "x", "probabilities": {"y": 1}}}, "result.label"),
+        ({"result": RESULT, "heatmap_base64": base64.b64encode(b"GIF89a" + bytes(40)).decode()}, "heatmap_base64"),
+        ({}, "result"),
+    ],
+)
+def test_bad_uploads_are_400_naming_the_field(make_request, worker_client, body, field):
+    request = make_request()
+    worker = worker_client()
+    post(worker, f"/api/pathology/update-status/{request.pk}/", {"status": "processing"})
+
+    response = post(worker, f"/api/pathology/complete-request/{request.pk}/", body)
+
+    assert response.status_code == 400 and field in response.json()["error"]["fields"]
+    assert PathologyRequest.objects.get(pk=request.pk).status == RequestStatus.PROCESSING  # still held, retry possible
+
+
+def test_update_status_bad_input_and_unknown_request(worker_client, make_request):
+    worker = worker_client()
+    request = make_request()
+
+    bad = post(worker, f"/api/pathology/update-status/{request.pk}/", {"status": "completed", "progress": 120})
+    missing = post(worker, f"/api/pathology/update-status/{uuid.uuid4()}/", {"status": "processing"})
+
+    assert bad.status_code == 400 and set(bad.json()["error"]["fields"]) == {"status", "progress"}
+    assert missing.status_code == 404
+
+
+def test_pending_requests_bounds(worker_client, settings):
+    worker = worker_client()
+
+    assert worker.get("/api/pathology/pending-requests/?limit=0").status_code == 400
+    assert worker.get("/api/pathology/pending-requests/?wait=999").status_code == 400
+    assert worker.get("/api/pathology/pending-requests/?wait=x").status_code == 400
+
+
+def test_worker_endpoints_take_only_worker_keys(owner_client, staff_client, make_api_key, key_client, make_request):
+    request = make_request()
+    _key, service_secret = make_api_key(["service"])
+    paths = [
+        ("get", "/api/pathology/pending-requests/"),
+        ("post", f"/api/pathology/update-status/{request.pk}/"),
+        ("post", f"/api/pathology/complete-request/{request.pk}/"),
+    ]
+    for method, path in paths:
+        for client in (owner_client, staff_client, key_client(service_secret)):
+            assert getattr(client, method)(path, {"status": "processing"}, format="json").status_code == 403
+
+
+def test_worker_keys_reach_only_the_worker_endpoints(worker_client, make_request):
+    worker = worker_client()
+    request = make_request()
+
+    assert post(worker, "/api/pathology/analyze/", {"slide_file": "a.svs"}).status_code == 403
+    assert worker.get("/api/pathology/requests/").status_code == 403
+    assert worker.get(f"/api/pathology/requests/{request.pk}/").status_code == 403
+    assert worker.get("/api/conversation/logs").status_code == 403
+
+
+def test_users_see_their_own_requests_and_staff_all(owner_client, staff_client, make_request, other_user):
+    mine = make_request()
+    theirs = make_request(requested_by=other_user)
+
+    listed = owner_client.get("/api/pathology/requests/").json()
+    assert [row["request_id"] for row in listed["results"]] == [str(mine.pk)]
+    assert owner_client.get(f"/api/pathology/requests/{theirs.pk}/").status_code == 404
+    assert staff_client.get("/api/pathology/requests/").json()["count"] == 2
+    filtered = staff_client.get("/api/pathology/requests/?requested_by=other&status=pending").json()
+    assert [row["request_id"] for row in filtered["results"]] == [str(theirs.pk)]
+    assert staff_client.get("/api/pathology/requests/?state=x").status_code == 400
+
+
+def test_cancel_by_the_requester_and_requeue_by_staff(owner_client, staff_client, make_request):
+    request = make_request()
+
+    cancelled = owner_client.post(f"/api/pathology/requests/{request.pk}/cancel/")
+    again = owner_client.post(f"/api/pathology/requests/{request.pk}/cancel/")
+    refused = owner_client.post(f"/api/pathology/requests/{request.pk}/requeue/")
+    requeued = staff_client.post(f"/api/pathology/requests/{request.pk}/requeue/")
+
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert again.status_code == 409
+    assert refused.status_code == 403
+    assert requeued.status_code == 200 and requeued.json()["status"] == "pending"
+
+
+def test_workers_are_listed_for_staff(staff_client, owner_client, worker_client, make_request):
+    request = make_request()
+    worker = worker_client("gpu-07")
+    post(worker, f"/api/pathology/update-status/{request.pk}/", {"status": "processing"}, HTTP_X_WORKER_HOST="lab-2")
+
+    rows = staff_client.get("/api/pathology/workers/").json()["results"]
+
+    assert [(row["name"], row["host"], row["current_request"]) for row in rows] == [
+        ("gpu-07", "lab-2", str(request.pk))
+    ]
+    assert rows[0]["last_seen"] is not None
+    assert owner_client.get("/api/pathology/workers/").status_code == 403
+
+
+def test_without_local_inference_and_no_pipeline_analyze_is_503(owner_client, settings):
+    settings.USE_LOCAL_INFERENCE = False
+    settings.PATHOLOGY_PIPELINE = "no_such_package.pipeline.analyse"
+    from pathology.services import local
+
+    local.pipeline_load.cache_clear()
+    response = post(owner_client, "/api/pathology/analyze/", {"slide_file": "a.svs"})
+
+    assert response.status_code == 503 and response.json()["error"]["code"] == "pipeline_unavailable"
+    assert not PathologyRequest.objects.exists()
+
+
+def test_without_local_inference_the_server_runs_the_pipeline(
+    owner_client, settings, django_capture_on_commit_callbacks
+):
+    settings.USE_LOCAL_INFERENCE = False
+    # A stand-in for the worker package's pipeline (it needs torch, which the server need not have).
+    settings.PATHOLOGY_PIPELINE = "tests.support.pathology_pipeline.analyse"
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default"]}}
+    from pathology.services import local
+
+    local.pipeline_load.cache_clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(owner_client, "/api/pathology/analyze/", {"slide_file": "case-9.svs"})
+
+    done = PathologyRequest.objects.get(pk=response.json()["request_id"])
+    assert done.status == RequestStatus.COMPLETED, done.error
+    assert done.worker.name == "server" and done.result["slide"] == "case-9.svs"
+    assert done.heatmap.read().startswith(b"\x89PNG")
+    local.pipeline_load.cache_clear()
+
+
+def test_a_failing_server_pipeline_fails_the_request(owner_client, settings, django_capture_on_commit_callbacks):
+    settings.USE_LOCAL_INFERENCE = False
+    settings.PATHOLOGY_PIPELINE = "tests.support.pathology_pipeline.analyse"
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend", "QUEUES": ["default"]}}
+    from pathology.services import local
+
+    local.pipeline_load.cache_clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(owner_client, "/api/pathology/analyze/", {"slide_file": "missing.svs"})
+
+    failed = PathologyRequest.objects.get(pk=response.json()["request_id"])
+    assert failed.status == RequestStatus.FAILED and "missing.svs" in failed.error
+    local.pipeline_load.cache_clear()
