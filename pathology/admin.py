@@ -67,7 +67,8 @@ class PathologyRequestAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("결과", {"fields": ("result", "heatmap_preview", "heatmap")}),
+        # The preview, not the file field: media files are not served, the API is.
+        ("결과", {"fields": ("result", "heatmap_preview")}),
     )
 
     def has_add_permission(self, request):

@@ -71,7 +71,18 @@ def leases_reap(*, now=None) -> tuple[int, int]:
     counted), or failed once they have used max_attempts. Returns
     (requeued, failed)."""
     now = now or timezone.now()
-    expired = PathologyRequest.objects.filter(status=RequestStatus.PROCESSING, lease_expires_at__lt=now)
+    expired_ids = list(
+        PathologyRequest.objects.filter(status=RequestStatus.PROCESSING, lease_expires_at__lt=now).values_list(
+            "pk", flat=True
+        )
+    )
+    if not expired_ids:
+        return 0, 0
+    # The conditions are stated again: a holder that reported meanwhile has
+    # a new lease and keeps its request.
+    expired = PathologyRequest.objects.filter(
+        pk__in=expired_ids, status=RequestStatus.PROCESSING, lease_expires_at__lt=now
+    )
     failed = expired.filter(attempts__gte=F("max_attempts")).update(
         status=RequestStatus.FAILED,
         lease_expires_at=None,
@@ -85,7 +96,15 @@ def leases_reap(*, now=None) -> tuple[int, int]:
         progress=0,
         message=_("The worker stopped reporting; requeued."),
     )
+    workers_release(request_ids=expired_ids)
     return requeued, failed
+
+
+def workers_release(*, request_ids) -> None:
+    """Workers no longer hold these requests (ended, requeued, cancelled)."""
+    InferenceWorker.objects.filter(current_request_id__in=request_ids).exclude(
+        current_request__status=RequestStatus.PROCESSING, current_request__worker_id=F("pk")
+    ).update(current_request=None)
 
 
 def leases_reap_now_and_then() -> None:
@@ -127,6 +146,8 @@ def _held(request_id) -> PathologyRequest:
 
 
 def _conflict(request: PathologyRequest, message: str) -> Conflict:
+    if request.status in FINISHED or request.status == RequestStatus.PENDING:
+        message = _("The request is %(status)s; this worker does not hold it.") % {"status": request.status}
     return Conflict(
         message,
         code="not_holder" if request.status == RequestStatus.PROCESSING else f"request_{request.status}",
@@ -173,7 +194,7 @@ def request_update_status(
         )
         if not ended:
             raise _conflict(_held(request_id), _("Only the worker holding a request can fail it."))
-        InferenceWorker.objects.filter(pk=worker.pk, current_request_id=request_id).update(current_request=None)
+        workers_release(request_ids=[request_id])
     else:
         raise InvalidInput(_("A worker reports `processing` or `failed`."), field="status")
     return _held(request_id)
@@ -213,7 +234,7 @@ def request_complete(
         if current.status == RequestStatus.COMPLETED and current.worker_id == worker.pk:
             return current, False
         raise _conflict(current, _("Only the worker holding a request can complete it."))
-    InferenceWorker.objects.filter(pk=worker.pk, current_request_id=request_id).update(current_request=None)
+    workers_release(request_ids=[request_id])
     return _held(request_id), True
 
 

@@ -9,6 +9,7 @@ from aiplatform.errors import Conflict, InvalidInput, UpstreamUnavailable
 
 from ..choices import RequestStatus
 from ..models import PathologyRequest
+from . import protocol
 
 REFERENCE_FIELDS = ("orthanc_instance_id", "orthanc_series_id", "slide_file", "study_id", "patient_id")
 
@@ -81,6 +82,7 @@ def request_cancel(*, request: PathologyRequest) -> PathologyRequest:
     cancelled = PathologyRequest.objects.filter(
         pk=request.pk, status__in=[RequestStatus.PENDING, RequestStatus.PROCESSING]
     ).update(status=RequestStatus.CANCELLED, finished_at=timezone.now(), lease_expires_at=None)
+    protocol.workers_release(request_ids=[request.pk])
     request.refresh_from_db()
     if not cancelled:
         raise Conflict(
@@ -93,7 +95,9 @@ def request_cancel(*, request: PathologyRequest) -> PathologyRequest:
 
 def request_requeue(*, request: PathologyRequest) -> PathologyRequest:
     """Put a failed, cancelled or stuck request back in the queue with its
-    attempts reset (staff)."""
+    attempts reset (staff). A worker still running it that reports again
+    claims it anew if no other worker has (its lease ran out or it was
+    requeued, but its work goes on)."""
     PathologyRequest.objects.filter(pk=request.pk).exclude(status=RequestStatus.COMPLETED).update(
         status=RequestStatus.PENDING,
         worker=None,
@@ -102,8 +106,11 @@ def request_requeue(*, request: PathologyRequest) -> PathologyRequest:
         progress=0,
         message=_("Requeued by staff."),
         error="",
+        claimed_at=None,
+        started_at=None,
         finished_at=None,
     )
+    protocol.workers_release(request_ids=[request.pk])
     request.refresh_from_db()
     if request.status != RequestStatus.PENDING:
         raise Conflict(_("A completed request is not requeued."), code="request_completed")

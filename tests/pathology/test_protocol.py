@@ -243,3 +243,33 @@ def test_a_worker_is_registered_by_its_key_and_seen(make_worker, make_api_key):
     assert again.pk == worker.pk
     assert (again.name, again.host, again.device, again.version) == ("gpu-09", "lab-3", "cuda:0", "1.2")
     assert again.last_seen is not None
+
+
+@pytest.mark.parametrize("ending", ["reap", "cancel", "requeue"])
+def test_a_worker_no_longer_holds_what_was_taken_from_it(make_worker, make_request, ending):
+    worker, _ = make_worker("gpu-01")
+    request = make_request()
+    protocol.request_update_status(worker=worker, request_id=request.pk, status=PROCESSING)
+    assert InferenceWorker.objects.get(pk=worker.pk).current_request_id == request.pk
+
+    if ending == "reap":
+        _expire(request)
+        assert protocol.leases_reap() == (1, 0)
+    elif ending == "cancel":
+        requests.request_cancel(request=request)
+    else:
+        requests.request_requeue(request=request)
+
+    assert InferenceWorker.objects.get(pk=worker.pk).current_request is None
+
+
+def test_a_cancelled_requests_holder_is_told_it_is_cancelled(make_worker, make_request):
+    worker, _ = make_worker("gpu-01")
+    request = make_request()
+    protocol.request_update_status(worker=worker, request_id=request.pk, status=PROCESSING)
+    requests.request_cancel(request=request)
+
+    with pytest.raises(Conflict) as caught:
+        protocol.request_update_status(worker=worker, request_id=request.pk, status=PROCESSING)
+
+    assert caught.value.message == "The request is cancelled; this worker does not hold it."
