@@ -21,6 +21,15 @@ ROOT = Path(__file__).resolve().parent.parent
 (ROOT / "var").mkdir(exist_ok=True)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    # Django removes a SQLite test database's file but not its write-ahead
+    # log and shared-memory files: remove those whose database is gone.
+    for leftover in [*(ROOT / "var").glob("test-db-*-wal"), *(ROOT / "var").glob("test-db-*-shm")]:
+        database = leftover.with_name(leftover.name.rsplit("-", 1)[0])
+        if not database.exists():
+            leftover.unlink(missing_ok=True)
+
+
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness is not what these tests measure.
