@@ -174,7 +174,8 @@ def request_update_status(
             started_at=now,
             lease_expires_at=_lease_end(now),
             error="",
-            **{"progress": 0, **fields},
+            # A claim starts afresh: no progress or message of an earlier attempt.
+            **{"progress": 0, "message": "", **fields},
         )
         if not claimed:
             renewed = PathologyRequest.objects.filter(

@@ -273,3 +273,17 @@ def test_a_cancelled_requests_holder_is_told_it_is_cancelled(make_worker, make_r
         protocol.request_update_status(worker=worker, request_id=request.pk, status=PROCESSING)
 
     assert caught.value.message == "The request is cancelled; this worker does not hold it."
+
+
+def test_a_new_claim_starts_without_the_earlier_attempts_message(make_worker, make_request):
+    first, _ = make_worker("gpu-01")
+    second, _ = make_worker("gpu-02")
+    request = make_request()
+    protocol.request_update_status(worker=first, request_id=request.pk, status=PROCESSING, progress=40)
+    _expire(request)
+    protocol.leases_reap()
+    assert PathologyRequest.objects.get(pk=request.pk).message  # says it was requeued
+
+    claimed = protocol.request_update_status(worker=second, request_id=request.pk, status=PROCESSING)
+
+    assert (claimed.progress, claimed.message) == (0, "")
