@@ -213,8 +213,8 @@ _NEEDS_KIWI = re.compile(r"[^\x00-\x7f]")
 
 
 def kiwi():
-    """The process-wide Kiwi analyser (about 1.5 s and 300 MB to load, so
-    loaded once, on first use)."""
+    """The process-wide Kiwi analyser (about 1.5 s and 300 MB to load, and
+    as long again for its first analysis, so loaded once, on first use)."""
     global _kiwi
     if _kiwi is None:
         with _kiwi_lock:

@@ -74,7 +74,8 @@ def artifact_write(payload: dict, *, name: str) -> StoredArtifact:
     return StoredArtifact(name=name, sha256=hashlib.sha256(data).hexdigest(), size=len(data))
 
 
-def artifact_load(name: str, *, sha256: str) -> dict:
+def artifact_verify(name: str, *, sha256: str) -> bytes:
+    """The bytes of the file, once they match the recorded SHA-256."""
     path = artifact_path(name)
     try:
         data = path.read_bytes()
@@ -87,6 +88,11 @@ def artifact_load(name: str, *, sha256: str) -> dict:
             f"found {actual}); it was not loaded.",
             extra={"expected_sha256": sha256, "actual_sha256": actual},
         )
+    return data
+
+
+def artifact_load(name: str, *, sha256: str) -> dict:
+    data = artifact_verify(name, sha256=sha256)
     payload = joblib.load(io.BytesIO(data))
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise ArtifactRejected(f"The model file {name} is not in a format this server reads.")

@@ -22,8 +22,10 @@ class Algorithm(models.TextChoices):
 
 
 class Tokenizer(models.TextChoices):
-    # Kiwi morphemes (and Latin words): readable terms, and the faster and
-    # equally accurate choice on the benchmark (bench/RESULTS.md).
+    # Kiwi morphemes (and Latin words): readable terms, and on the benchmark
+    # as accurate as character n-grams from 10,000 examples up and faster to
+    # train; on 1,000 examples character n-grams score better
+    # (bench/RESULTS.md, "Model trainer").
     MORPHEME = "morpheme", "형태소 (Kiwi)"
     CHAR = "char", "문자 n-gram"
 

@@ -4,7 +4,8 @@ Every process keeps the model it serves in memory and asks the database at
 most every MODEL_RELOAD_SECONDS which version is active. When that changes,
 one thread loads the new file (checksum first) while the others go on
 predicting with the old model; the reference is then replaced in one step,
-so no request fails or waits during a switch. A file that fails its
+so no request fails during a switch. (Loading holds the interpreter lock
+for its 50-400 ms, so requests of that process are slower meanwhile.) A file that fails its
 checksum is not loaded: the process keeps serving what it has, logs the
 error and sends `artifact_rejected` (monitoring raises an alert on it).
 """

@@ -22,7 +22,7 @@ def model_version_activate(*, version: ModelVersion) -> ModelVersion:
             _("Only a ready version can be activated; v%(n)d is %(s)s.") % {"n": version.number, "s": version.status},
             code="not_ready",
         )
-    artifacts.artifact_load(version.artifact, sha256=version.artifact_sha256)
+    artifacts.artifact_verify(version.artifact, sha256=version.artifact_sha256)
     for _attempt in range(5):
         try:
             with transaction.atomic():
