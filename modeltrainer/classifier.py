@@ -59,7 +59,9 @@ def build_pipeline(*, algorithm: str, tokenizer: str, params: dict) -> Pipeline:
     if algorithm == Algorithm.LOGISTIC_REGRESSION:
         # SAGA: on these sparse, L2-normalised TF-IDF rows it reaches the same
         # held-out scores as L-BFGS in a quarter of the time (bench/RESULTS.md).
-        model = LogisticRegression(C=float(params["C"]), max_iter=int(params["max_iter"]), solver="saga")
+        model = LogisticRegression(
+            C=float(params["C"]), max_iter=int(params["max_iter"]), solver="saga", random_state=0
+        )
     elif algorithm == Algorithm.COMPLEMENT_NB:
         model = ComplementNB(alpha=float(params["alpha"]))
     else:

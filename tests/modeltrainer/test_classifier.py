@@ -113,3 +113,19 @@ def test_binary_weights_score_the_second_class_against_the_first():
 
     assert weights.shape == (2, model.coef_.shape[1])
     assert np.allclose(weights[1] - weights[0], model.coef_[0])
+
+
+@pytest.mark.parametrize("tokenizer", Tokenizer.values)
+def test_training_is_deterministic(tokenizer):
+    def fit():
+        result = classifier.train(
+            TEXTS,
+            LABELS,
+            algorithm="logistic_regression",
+            tokenizer=tokenizer,
+            params=classifier.DEFAULT_PARAMS["logistic_regression"],
+            test_share=0.2,
+        )
+        return result.pipeline.named_steps["model"].coef_
+
+    assert np.array_equal(fit(), fit())
