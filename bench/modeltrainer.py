@@ -5,7 +5,7 @@ process and over HTTP, and switching the active version under load.
     .venv/bin/python -m bench.modeltrainer --quick                                # 20,000 examples, about 2.5 minutes
     .venv/bin/python -m bench.modeltrainer --skip-http                            # training and in-process only
 
-Data: bench.modeltrainer_data, `--examples` distinct (text, label) pairs. The
+Data: modeltrainer.synthetic, `--examples` distinct (text, label) pairs. The
 generator repeats some texts and the store keeps a pair once, so pairs are
 drawn until that many are distinct (about 107,000 for 100,000).
 
@@ -51,9 +51,9 @@ from importlib import metadata
 from pathlib import Path
 
 from bench.harness import print_table
-from bench.modeltrainer_data import examples as generated
 from bench.modeltrainer_http import RELOAD_S, SWITCH_GRACE_S, http_phase
 from bench.modeltrainer_steps import DATA_SEED, PREDICT_SEED, STEPS, _django, run_step
+from modeltrainer.synthetic import examples as generated
 
 TRAIN_TARGET_S = 30.0
 PREDICT_P50_TARGET_MS = 2.0

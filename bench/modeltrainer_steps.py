@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from bench.harness import PYTHON, ROOT, _box_cpu_seconds, _percentile
-from bench.modeltrainer_data import examples as generated
+from modeltrainer.synthetic import examples as generated
 
 DATA_SEED = 7
 PREDICT_SEED = 2026

@@ -1,20 +1,30 @@
 """Demo training data for `manage.py load_demo`: labelled operations and
-experiment logs written for this project (modeltrainer/demo_data), and a
-first model trained on them, so predict and analyze-log answer at once."""
+experiment logs written for this project (modeltrainer/demo_data) and more
+generated from templates (modeltrainer/synthetic), and a first model trained
+on them, so predict and analyze-log answer at once."""
 
 from pathlib import Path
 
+from . import synthetic
 from .choices import ExampleSource, Trigger, VersionStatus
 from .models import ModelVersion
 from .services import examples, training
 
 DEMO_FILE = Path(__file__).parent / "demo_data" / "examples.jsonl"
+# Generated examples beside the written ones: enough that the held-out
+# scores of the demo model say something.
+GENERATED = 800
 
 
 def load_demo_data(stdout) -> None:
     rows = examples.examples_parse(data=DEMO_FILE.read_bytes(), file_format="jsonl")
+    generated = synthetic.examples(GENERATED, seed=11)
+    rows += [(len(rows) + n, {"text": text, "label": label}) for n, (text, label) in enumerate(generated, start=1)]
     report = examples.examples_add(rows=rows, source=ExampleSource.DEMO)
-    stdout.write(f"  {report.accepted} training examples added ({report.duplicates} already there)")
+    stdout.write(
+        f"  {report.accepted} training examples added ({report.duplicates} already there or repeated): "
+        f"written for the demo, and generated from templates"
+    )
     if ModelVersion.objects.filter(status=VersionStatus.READY).exists():
         stdout.write("  a trained model version exists")
         return

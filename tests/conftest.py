@@ -37,6 +37,19 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _files_in_tmp(settings, tmp_path):
+    # Model files and uploads of a test go to its own directory, whichever
+    # app's test writes them (load_demo trains a model, for one).
+    from modeltrainer.predictor import active_model
+
+    settings.MODEL_STORAGE_DIR = tmp_path / "models"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    active_model.forget()
+    yield
+    active_model.forget()
+
+
+@pytest.fixture(autouse=True)
 def _clear_cache():
     # Throttle counters live in the cache; each test starts with none.
     cache.clear()

@@ -227,3 +227,19 @@ def test_train_model_from_the_command_line(seed_examples, model_storage):
     assert refused.returncode == 1
     assert "CommandError: Not enough training data" in refused.stderr
     assert ModelVersion.objects.count() == 1
+
+
+def test_load_demo_trains_a_model_that_answers(db, client, django_user_model):
+    call_command("load_demo", stdout=StringIO())
+    call_command("load_demo", stdout=StringIO())  # a second run adds nothing
+
+    version = ModelVersion.objects.get()
+    assert version.active and version.status == VersionStatus.READY
+    assert version.example_count == TrainingExample.objects.count() > 800
+    assert version.metrics["macro_f1"] > 0.6
+    user = django_user_model.objects.get(username="demo")
+    client.force_login(user)
+    answer = client.post(
+        "/api/model/predict", {"text": "결제 서버에서 예외가 발생해 요청이 실패했습니다"}, "application/json"
+    )
+    assert answer.status_code == 200 and answer.json()["prediction"] == "error"

@@ -1,5 +1,5 @@
-"""A labelled data set of operations and experiment logs, generated for the
-modeltrainer benchmark (and for nothing else).
+"""A labelled data set of operations and experiment logs, generated: for the
+benchmark (bench/modeltrainer.py) and the demo data (modeltrainer/demo.py).
 
 Each example is built from a template of its label with slots filled from
 shared vocabularies, in Korean (about 60 %) or English. The labels overlap on
@@ -182,7 +182,7 @@ def examples(n: int, *, seed: int = 7, label_noise: float = 0.05, borrowed: floa
     """n (text, label) pairs. `borrowed` of them use the wording of a
     confusable label with a short hint of their own; `label_noise` of them
     carry a random wrong label."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 (reproducible data, not a secret)
     out = []
     for _ in range(n):
         label = rng.choice(LABELS)
