@@ -52,7 +52,7 @@ ensure_venv() {
   fi
   local stamp=".venv/.installed-${requirements%.txt}"
   local digest
-  digest=$(cat requirements*.txt | sha256sum | cut -d' ' -f1)
+  digest=$(cat requirements*.txt inference_worker/requirements.txt | sha256sum | cut -d' ' -f1)
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$digest" ]; then
     return
   fi
