@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_the_package_imports_without_django():
     code = (
         "import sys\n"
-        "import inference_worker.clam, inference_worker.features, inference_worker.synthetic, inference_worker.tissue\n"
+        "import inference_worker.clam, inference_worker.features, inference_worker.pipeline\n"
+        "import inference_worker.slides, inference_worker.synthetic, inference_worker.tissue\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'django', 'rest_framework', 'aiplatform', 'pathology', 'conversations', 'modeltrainer'})\n"
         "print(','.join(loaded))\n"

@@ -1,0 +1,385 @@
+"""One slide's analysis: tissue patches, their features, CLAM, a heatmap.
+
+A `Pipeline` is built once per worker (loading the feature extractor and the
+CLAM checkpoint is the slow part) and then `run` on one slide after another.
+`analyse` is the entry point the platform server calls when it runs the
+analysis itself (PATHOLOGY_PIPELINE = "inference_worker.pipeline.analyse"):
+it builds its Pipeline from environment variables.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import openslide
+import torch
+from PIL import Image
+
+from . import clam, features, tissue
+from .slides import SlideNotFound, find_slide_file
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[int, str], Any]
+
+# The segmentation level (nearest this downsample) is also the heatmap's size.
+SEG_DOWNSAMPLE = 64
+HEATMAP_ALPHA = 0.5
+# Progress is reported when the percent grows, and at least this often
+# otherwise: it is what renews the server's lease on the request.
+PROGRESS_EVERY_S = 30.0
+# Share of the percent scale each stage ends at.
+_SEGMENTED, _EXTRACTED, _CLASSIFIED = 5, 90, 95
+
+
+class PipelineConfigError(ValueError):
+    """The pipeline cannot be built as configured."""
+
+
+@dataclass
+class PipelineConfig:
+    patch_size: int = 256
+    level: int = 0
+    min_tissue: float = 0.5
+    batch_size: int = 32
+    read_threads: int = 4
+    extractor: str = "resnet50"  # or "tiny", the demo/test extractor
+    extractor_weights: Path | None = None
+    model_path: Path | None = None
+    model_kind: str = "clam_sb"
+    model_size: str = "small"
+    n_classes: int = 2
+    class_names: Sequence[str] = field(default=("normal", "tumor"))
+    device: str = "cpu"
+    top_k: int = 10
+    max_patches: int | None = None
+
+    def __post_init__(self):
+        self.class_names = tuple(self.class_names)
+        if len(self.class_names) != self.n_classes or len(set(self.class_names)) != self.n_classes:
+            raise PipelineConfigError(f"class_names must be {self.n_classes} distinct names, got {self.class_names}")
+        for name in ("patch_size", "batch_size", "read_threads"):
+            if getattr(self, name) < 1:
+                raise PipelineConfigError(f"{name} must be at least 1")
+        if self.max_patches is not None and self.max_patches < 1:
+            raise PipelineConfigError("max_patches must be at least 1 (or None for all)")
+
+
+class Pipeline:
+    """The loaded models and the steps of one slide's analysis.
+
+    Without `config.model_path` the CLAM model is randomly initialised
+    (seeded), which is allowed only with `allow_untrained=True` and then
+    declared in every result as `"untrained": true`."""
+
+    def __init__(self, config: PipelineConfig, *, allow_untrained: bool = False, seed: int = 0):
+        self.config = config
+        self.device = features.device_select(config.device)
+        self.extractor = features.build_extractor(config.extractor, weights=config.extractor_weights, seed=seed).to(
+            self.device
+        )
+        if config.model_path is None and not allow_untrained:
+            raise PipelineConfigError("no CLAM checkpoint (model_path) given and an untrained model is not allowed")
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = clam.build_model(config.model_kind, config.model_size, config.n_classes)
+        if config.model_path is not None:
+            clam.load_checkpoint(model, config.model_path)
+        self.trained = config.model_path is not None
+        self.model = model.to(self.device).eval()
+
+    def run(self, slide_path: str | Path, *, progress: Progress | None = None, naive: bool = False) -> dict:
+        """Analyse one slide: `{"result": {...}, "heatmap_png": bytes}`.
+
+        `naive=True` reads one patch and forwards it at a time (a baseline
+        for benchmarks); the default reads batches in a thread pool, one
+        batch ahead of the extractor. Raises tissue.NoTissue on a slide
+        without tissue."""
+        cfg = self.config
+        report = _Reporter(progress)
+        timings: dict[str, float] = {}
+        started = clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            now = time.perf_counter()
+            timings[name] = round(now - clock, 3)
+            clock = now
+
+        report(0, "opening the slide")
+        with openslide.OpenSlide(str(slide_path)) as slide:
+            try:
+                found = tissue.slide_patches(
+                    slide,
+                    patch_size=cfg.patch_size,
+                    level=cfg.level,
+                    min_tissue=cfg.min_tissue,
+                    seg_downsample=SEG_DOWNSAMPLE,
+                )
+            except tissue.NoTissue as exc:
+                raise tissue.NoTissue(f"no tissue found: {exc}") from exc
+            coords = _subsample(found.coords, cfg.max_patches)
+            thumbnail = _thumbnail(slide)
+            size0 = round(cfg.patch_size * slide.level_downsamples[cfg.level])
+            lap("segmentation")
+            report(_SEGMENTED, f"{len(coords)} tissue patches")
+
+            read = _patch_reader(slide, level=cfg.level, size=cfg.patch_size)
+            extract = self._features_naive if naive else self._features_batched
+            bag = extract(coords, read, report)
+            lap("features")
+
+        with torch.inference_mode():
+            out = self.model(bag.to(self.device))
+        probabilities = out["probabilities"][0].float().cpu().numpy().astype(np.float64)
+        attention = out["attention"].float().cpu().numpy().astype(np.float64)
+        lap("model")
+        report(_CLASSIFIED, "painting the heatmap")
+
+        heatmap_png = _heatmap(thumbnail, found.mask, found.mask_downsample, coords, size0, attention)
+        lap("heatmap")
+        timings["total"] = round(time.perf_counter() - started, 3)
+
+        result = {
+            **_prediction(probabilities, cfg.class_names),
+            "top_regions": _top_regions(coords, size0, attention, cfg.top_k),
+            "patches": len(coords),
+            "patch_size": cfg.patch_size,
+            "level": cfg.level,
+            "model": {
+                "kind": cfg.model_kind,
+                "size": cfg.model_size,
+                "checkpoint": Path(cfg.model_path).name if cfg.model_path is not None else None,
+            },
+            "untrained": not self.trained,
+            "extractor": {
+                "kind": cfg.extractor,
+                "weights": Path(cfg.extractor_weights).name if cfg.extractor_weights is not None else None,
+            },
+            "device": str(self.device),
+            "timings_s": timings,
+        }
+        report(100, "done")
+        return {"result": result, "heatmap_png": heatmap_png}
+
+    def _features_batched(self, coords, read, report) -> torch.Tensor:
+        cfg = self.config
+        batches = [coords[i : i + cfg.batch_size] for i in range(0, len(coords), cfg.batch_size)]
+        chunks = []
+        with ThreadPoolExecutor(max_workers=cfg.read_threads, thread_name_prefix="patch-read") as pool:
+            pending: list[Future] = [pool.submit(read, xy) for xy in batches[0]]
+            for i in range(len(batches)):
+                patches = np.stack([future.result() for future in pending])
+                if i + 1 < len(batches):
+                    # Read the next batch while this one goes through the extractor.
+                    pending = [pool.submit(read, xy) for xy in batches[i + 1]]
+                chunks.append(self.extractor.extract(patches))
+                report(
+                    _stage(i + 1, len(batches)), f"features {min((i + 1) * cfg.batch_size, len(coords))}/{len(coords)}"
+                )
+        return torch.cat(chunks)
+
+    def _features_naive(self, coords, read, report) -> torch.Tensor:
+        chunks = []
+        for i, xy in enumerate(coords):
+            chunks.append(self.extractor.extract(read(xy)[None]))
+            report(_stage(i + 1, len(coords)), f"features {i + 1}/{len(coords)}")
+        return torch.cat(chunks)
+
+
+class _Reporter:
+    """Calls `progress` when the percent grows, or when it has been quiet
+    for PROGRESS_EVERY_S; never with a smaller percent than before."""
+
+    def __init__(self, progress: Progress | None):
+        self.progress = progress
+        self.percent = -1
+        self.last = 0.0
+
+    def __call__(self, percent: int, message: str) -> None:
+        if self.progress is None:
+            return
+        now = time.monotonic()
+        if percent > self.percent or now - self.last >= PROGRESS_EVERY_S:
+            self.percent = max(percent, self.percent)
+            self.last = now
+            self.progress(self.percent, message)
+
+
+def _stage(done: int, total: int) -> int:
+    return _SEGMENTED + (_EXTRACTED - _SEGMENTED) * done // max(total, 1)
+
+
+def _subsample(coords: list[tuple[int, int]], limit: int | None) -> list[tuple[int, int]]:
+    """At most `limit` patches, evenly spread over the (row-major) grid."""
+    if limit is None or len(coords) <= limit:
+        return list(coords)
+    picks = np.linspace(0, len(coords) - 1, limit).round().astype(int)
+    return [coords[i] for i in picks]
+
+
+def _thumbnail(slide: openslide.OpenSlide) -> Image.Image:
+    # The same level tissue.slide_patches segments, so the mask fits it.
+    level = slide.get_best_level_for_downsample(SEG_DOWNSAMPLE)
+    return slide.read_region((0, 0), level, slide.level_dimensions[level]).convert("RGB")
+
+
+def _patch_reader(slide: openslide.OpenSlide, *, level: int, size: int) -> Callable[[tuple[int, int]], np.ndarray]:
+    # OpenSlide handles are thread-safe, so the pool's threads share one.
+    def read(xy: tuple[int, int]) -> np.ndarray:
+        return np.array(slide.read_region((int(xy[0]), int(xy[1])), level, (size, size)).convert("RGB"))
+
+    return read
+
+
+def _prediction(probabilities: np.ndarray, class_names: Sequence[str]) -> dict:
+    p = np.clip(probabilities, 0.0, 1.0)
+    p = p / p.sum()
+    best = int(np.argmax(p))
+    return {
+        "label": class_names[best],
+        "probabilities": {name: round(float(value), 6) for name, value in zip(class_names, p, strict=True)},
+    }
+
+
+def _softmax(values: np.ndarray) -> np.ndarray:
+    shifted = np.exp(values - values.max())
+    return shifted / shifted.sum()
+
+
+def _top_regions(coords: list[tuple[int, int]], size0: int, attention: np.ndarray, top_k: int) -> list[dict]:
+    """The `top_k` patches by attention, in level-0 pixels; the score is the
+    patch's attention weight (softmax over the slide's patches)."""
+    weights = _softmax(attention)
+    order = np.argsort(-attention, kind="stable")[:top_k]
+    return [
+        {
+            "x": int(coords[i][0]),
+            "y": int(coords[i][1]),
+            "width": size0,
+            "height": size0,
+            "score": round(float(weights[i]), 6),
+        }
+        for i in order
+    ]
+
+
+def percentile_ranks(values: np.ndarray) -> np.ndarray:
+    """Each value's rank scaled to [0, 1] (ties broken by position); a
+    single value ranks 1."""
+    n = len(values)
+    if n == 1:
+        return np.ones(1)
+    ranks = np.empty(n)
+    ranks[np.argsort(values, kind="stable")] = np.arange(n)
+    return ranks / (n - 1)
+
+
+# Blue (low attention) through a pale middle to red (high attention).
+_COLORMAP_STOPS = np.array([0.0, 0.5, 1.0])
+_COLORMAP_RGB = np.array([[49, 54, 149], [255, 255, 191], [165, 0, 38]], dtype=np.float64)
+
+
+def colormap(values: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] -> uint8 RGB (shape + (3,)), blue to red."""
+    values = np.clip(values, 0.0, 1.0)
+    channels = [np.interp(values, _COLORMAP_STOPS, _COLORMAP_RGB[:, c]) for c in range(3)]
+    return np.stack(channels, axis=-1).round().astype(np.uint8)
+
+
+def _heatmap(
+    thumbnail: Image.Image,
+    mask: np.ndarray,
+    mask_downsample: tuple[float, float],
+    coords: list[tuple[int, int]],
+    size0: int,
+    attention: np.ndarray,
+) -> bytes:
+    """Percentile-ranked attention painted at the patches' places on the
+    thumbnail's grid, kept to tissue, colour-mapped and blended over it."""
+    height, width = mask.shape
+    scores = np.zeros((height, width))
+    painted = np.zeros((height, width), dtype=bool)
+    dx, dy = mask_downsample
+    for (x, y), rank in zip(coords, percentile_ranks(attention), strict=True):
+        x0, y0 = int(x / dx), int(y / dy)
+        x1, y1 = max(x0 + 1, math.ceil((x + size0) / dx)), max(y0 + 1, math.ceil((y + size0) / dy))
+        scores[y0:y1, x0:x1] = rank
+        painted[y0:y1, x0:x1] = True
+    colours = Image.fromarray(colormap(scores), "RGB")
+    blended = Image.blend(thumbnail, colours, HEATMAP_ALPHA)
+    where = Image.fromarray(((painted & mask) * 255).astype(np.uint8), "L")
+    out = io.BytesIO()
+    Image.composite(blended, thumbnail, where).save(out, format="PNG")
+    return out.getvalue()
+
+
+def _env_path(name: str) -> Path | None:
+    value = os.environ.get(name, "").strip()
+    return Path(value) if value else None
+
+
+def _env_bool(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def config_from_env() -> tuple[PipelineConfig, bool]:
+    """The PipelineConfig and allow_untrained the environment asks for:
+    MODEL_PATH, MODEL_KIND, MODEL_SIZE, CLASS_NAMES (comma-separated),
+    DEVICE, FEATURE_EXTRACTOR (resnet50|tiny), EXTRACTOR_WEIGHTS, PATCH_SIZE,
+    BATCH_SIZE, ALLOW_UNTRAINED_MODEL."""
+    names = tuple(n.strip() for n in os.environ.get("CLASS_NAMES", "normal,tumor").split(",") if n.strip())
+    config = PipelineConfig(
+        patch_size=int(os.environ.get("PATCH_SIZE", "256")),
+        batch_size=int(os.environ.get("BATCH_SIZE", "32")),
+        extractor=os.environ.get("FEATURE_EXTRACTOR", "resnet50").strip(),
+        extractor_weights=_env_path("EXTRACTOR_WEIGHTS"),
+        model_path=_env_path("MODEL_PATH"),
+        model_kind=os.environ.get("MODEL_KIND", "clam_sb").strip(),
+        model_size=os.environ.get("MODEL_SIZE", "small").strip(),
+        n_classes=len(names),
+        class_names=names,
+        device=os.environ.get("DEVICE", "cpu"),
+    )
+    return config, _env_bool("ALLOW_UNTRAINED_MODEL")
+
+
+@lru_cache(maxsize=1)
+def _cached_pipeline(config_key: str, allow_untrained: bool) -> Pipeline:
+    config, _ = config_from_env()
+    return Pipeline(config, allow_untrained=allow_untrained)
+
+
+def pipeline_from_env() -> Pipeline:
+    """The Pipeline the environment describes, built once and reused for as
+    long as the environment asks for the same one."""
+    config, allow_untrained = config_from_env()
+    return _cached_pipeline(repr(config), allow_untrained)
+
+
+def analyse(*, request: dict, progress: Progress) -> dict:
+    """Analyse the slide a request names (`request["slide_file"]`, looked up
+    under SVS_STORAGE_DIR): `{"result": {...}, "heatmap_png": bytes}`.
+    Raises SlideNotFound when no reachable file is named, tissue.NoTissue on
+    a slide without tissue."""
+    name = request.get("slide_file") or ""
+    if not name:
+        # Fetching the slide from Orthanc by request["orthanc_instance_id"]
+        # will go here (in slides.py) once the worker can reach Orthanc.
+        raise SlideNotFound("the request names no slide file (Orthanc slides are not supported yet)")
+    storage = _env_path("SVS_STORAGE_DIR")
+    if storage is None:
+        raise SlideNotFound("SVS_STORAGE_DIR is not set: this machine has no slide storage")
+    path = find_slide_file(name, storage_dir=storage)
+    return pipeline_from_env().run(path, progress=progress)

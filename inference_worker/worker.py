@@ -1,0 +1,216 @@
+"""The worker loop: long-poll for requests, claim one (candidates in a
+random order within a priority, so that workers do not all race for the
+first), analyse it while a heartbeat thread renews the lease, then complete
+or fail it. A request lost meanwhile (cancelled, or taken after the lease
+ran out) is dropped quietly."""
+
+import dataclasses
+import logging
+import random
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+from .client import PathologyClient, RequestLost, ServerUnavailable, WorkerAPIError
+from .config import WorkerConfig
+
+log = logging.getLogger("inference_worker")
+
+ProgressCallback = Callable[[int, str], None]
+
+
+class Analyzer(Protocol):
+    def analyze(self, request: dict, progress: ProgressCallback) -> dict:
+        """Analyse the slide of `request` (a row of pending-requests); return
+        {"result": {...}, "heatmap_png": bytes}. Calls `progress(percent,
+        message)` now and then; that call raises RequestLost once the request
+        is no longer this worker's, which ends the analysis."""
+
+
+class PipelineAnalyzer:
+    """The CLAM pipeline on a slide file from SVS_STORAGE_DIR. The pipeline
+    (torch, openslide) is imported and its model loaded at the first request;
+    its own settings (FEATURE_EXTRACTOR, CLASS_NAMES, ...) come from the
+    environment, MODEL_PATH, DEVICE and BATCH_SIZE from the worker's config."""
+
+    def __init__(self, config: WorkerConfig):
+        self.config = config
+        self._pipeline = None
+
+    def analyze(self, request: dict, progress: ProgressCallback) -> dict:
+        from . import pipeline, slides
+
+        name = request.get("slide_file") or ""
+        if not name:
+            raise slides.SlideNotFound("the request names no slide file (Orthanc slides are not supported yet)")
+        if not self.config.svs_storage_dir:
+            raise slides.SlideNotFound("SVS_STORAGE_DIR is not set: this machine has no slide storage")
+        path = slides.find_slide_file(name, storage_dir=Path(self.config.svs_storage_dir))
+        if self._pipeline is None:
+            progress(1, "loading the model")
+            base, allow_untrained = pipeline.config_from_env()
+            model_path = Path(self.config.model_path) if self.config.model_path else None
+            settings = dataclasses.replace(
+                base, model_path=model_path, device=self.config.device, batch_size=self.config.batch_size
+            )
+            self._pipeline = pipeline.Pipeline(settings, allow_untrained=allow_untrained)
+        return self._pipeline.run(path, progress=progress)
+
+
+class _Heartbeat(threading.Thread):
+    """Sends the analysis' latest progress every `interval` seconds, which
+    renews the lease; notes when the request is lost."""
+
+    def __init__(self, client: PathologyClient, request_id: str, interval: float):
+        super().__init__(name=f"heartbeat-{request_id[:8]}", daemon=True)
+        self.client = client
+        self.request_id = request_id
+        self.interval = interval
+        self.state = (0, "started")
+        self.lost: RequestLost | None = None
+        self.finished = threading.Event()
+
+    def report(self, percent: int, message: str) -> None:
+        self.state = (percent, message)  # one tuple assignment: atomic for the reader
+
+    def run(self) -> None:
+        sent = None
+        while not self.finished.wait(self.interval):
+            percent, message = self.state
+            try:
+                self.client.progress(self.request_id, percent, message)
+            except RequestLost as exc:
+                self.lost = exc
+                return
+            except WorkerAPIError as exc:
+                log.warning("request %s: progress not delivered: %s", self.request_id, exc)
+                continue
+            if (percent, message) != sent:
+                log.info("request %s: %d%% %s", self.request_id, percent, message)
+                sent = (percent, message)
+
+
+class Worker:
+    def __init__(self, config: WorkerConfig, client: PathologyClient, analyzer: Analyzer):
+        self.config = config
+        self.client = client
+        self.analyzer = analyzer
+        self.stopping = threading.Event()
+
+    def stop(self, *_args) -> None:
+        """Claim nothing more; the request in hand is finished first."""
+        if not self.stopping.is_set():
+            log.info("stopping after the current request")
+        self.stopping.set()
+
+    def run_forever(self) -> None:
+        """Serve requests until stop() (SIGTERM, SIGINT). An unreachable
+        platform is waited for; a refused key or URL raises WorkerAPIError."""
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {number: signal.signal(number, self.stop) for number in (signal.SIGTERM, signal.SIGINT)}
+        log.info("worker %s polling %s", self.config.host, self.client.base_url)
+        pause = self.config.poll_interval
+        try:
+            while not self.stopping.is_set():
+                try:
+                    self.run_once()
+                except ServerUnavailable as exc:
+                    log.error("%s; waiting %.0f s", exc, pause)
+                    self.stopping.wait(pause)
+                    pause = min(pause * 2, 300)
+                    continue
+                pause = self.config.poll_interval
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
+        log.info("worker stopped")
+
+    def run_once(self) -> bool:
+        """Take and process at most one request; True when one was processed."""
+        if self.stopping.is_set():
+            return False
+        wait = self.config.long_poll_wait
+        rows = self.client.pending(limit=self.config.claim_limit, wait=wait)
+        if not rows:
+            if wait <= 0:
+                self.stopping.wait(self.config.poll_interval)
+            return False
+        # Random order, highest priority first: sort() is stable.
+        random.shuffle(rows)
+        rows.sort(key=lambda row: -int(row.get("priority") or 0))
+        for row in rows:
+            if self.stopping.is_set():
+                return False
+            request_id = str(row["request_id"])
+            if self.client.claim(request_id):
+                self._process(row)
+                return True
+            log.debug("request %s: taken by another worker", request_id)
+        return False
+
+    def _process(self, request: dict) -> None:
+        request_id = str(request["request_id"])
+        started = time.monotonic()
+        log.info("request %s: claimed (slide %s)", request_id, request.get("slide_file") or "-")
+        heartbeat = _Heartbeat(self.client, request_id, self.config.heartbeat_seconds)
+
+        def progress(percent: int, message: str = "") -> None:
+            if heartbeat.lost is not None:
+                raise heartbeat.lost
+            heartbeat.report(int(percent), str(message))
+
+        heartbeat.start()
+        try:
+            output = self.analyzer.analyze(request, progress)
+        except RequestLost as exc:
+            self._dropped(request_id, exc, started)
+            return
+        except Exception as exc:  # any analysis error ends the request as failed
+            heartbeat.finished.set()  # no report may renew the lease after `failed`
+            heartbeat.join()
+            self._fail(request_id, f"{type(exc).__name__}: {exc}", started)
+            return
+        finally:
+            heartbeat.finished.set()
+            heartbeat.join()
+        analysed = time.monotonic() - started
+        if heartbeat.lost is not None:
+            self._dropped(request_id, heartbeat.lost, started)
+            return
+        try:
+            answer = self.client.complete(request_id, output["result"], output.get("heatmap_png"))
+        except RequestLost as exc:
+            self._dropped(request_id, exc, started)
+            return
+        except ServerUnavailable:
+            raise  # the lease runs out and the request is offered again
+        except WorkerAPIError as exc:
+            # A result the server refuses (400) is a failure of this analysis.
+            self._fail(request_id, f"The platform refused the result: {exc}", started)
+            return
+        log.info(
+            "request %s: completed in %.1f s (analysis %.1f s)%s",
+            request_id,
+            time.monotonic() - started,
+            analysed,
+            "" if answer.get("stored", True) else ", already stored",
+        )
+
+    def _dropped(self, request_id: str, exc: RequestLost, started: float) -> None:
+        log.info(
+            "request %s: no longer ours (%s) after %.1f s; dropped",
+            request_id,
+            exc.code or exc.current_status or exc,
+            time.monotonic() - started,
+        )
+
+    def _fail(self, request_id: str, error: str, started: float) -> None:
+        log.warning("request %s: failed after %.1f s: %s", request_id, time.monotonic() - started, error)
+        try:
+            self.client.fail(request_id, error)
+        except RequestLost as exc:
+            self._dropped(request_id, exc, started)

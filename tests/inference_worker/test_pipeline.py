@@ -1,0 +1,237 @@
+"""The pipeline on small synthetic slides, with the demo `tiny` extractor
+(ResNet-50 once, on a handful of patches)."""
+
+import io
+import math
+
+import openslide
+import pytest
+import torch
+from PIL import Image
+
+from inference_worker import clam, pipeline, synthetic, tissue
+from inference_worker.pipeline import Pipeline, PipelineConfig, PipelineConfigError
+from inference_worker.slides import SlideNotFound
+
+PATCH = 128
+
+
+@pytest.fixture(scope="module")
+def slide_path(tmp_path_factory):
+    return synthetic.write_svs(tmp_path_factory.mktemp("slides") / "case.svs", width=2048, height=1536)
+
+
+@pytest.fixture(scope="module")
+def blank_path(tmp_path_factory):
+    return synthetic.write_svs(tmp_path_factory.mktemp("blank") / "blank.svs", width=1024, height=768, tissue="blank")
+
+
+def _config(**overrides):
+    return PipelineConfig(**{"patch_size": PATCH, "extractor": "tiny", "batch_size": 8, **overrides})
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return Pipeline(_config(), allow_untrained=True)
+
+
+@pytest.fixture(scope="module")
+def output(demo, slide_path):
+    return demo.run(slide_path)
+
+
+def _checkpoint(path, seed):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        state = clam.build_model().state_dict()
+    # The names public CLAM checkpoints use, as saved from DataParallel.
+    assert "attention_net.3.attention_a.0.weight" in state and "classifiers.weight" in state
+    torch.save({f"module.{k}": v for k, v in state.items()}, path)
+    return path
+
+
+def assert_valid_result(result):
+    """The rules the platform server's result validation applies."""
+    probabilities = result["probabilities"]
+    assert isinstance(result["label"], str) and result["label"] in probabilities
+    assert all(isinstance(p, float) and 0 <= p <= 1 for p in probabilities.values())
+    assert abs(sum(probabilities.values()) - 1) <= 0.01
+    assert result["label"] == max(probabilities, key=probabilities.get)
+    for region in result["top_regions"]:
+        for key in ("x", "y", "width", "height"):
+            assert isinstance(region[key], int) and region[key] >= 0
+        assert isinstance(region["score"], float) and math.isfinite(region["score"])
+
+
+def _without_timings(result):
+    return {k: v for k, v in result.items() if k != "timings_s"}
+
+
+def test_the_result_is_valid(output):
+    result = output["result"]
+
+    assert_valid_result(result)
+    assert set(result["probabilities"]) == {"normal", "tumor"}
+    assert result["untrained"] is True
+    assert result["model"] == {"kind": "clam_sb", "size": "small", "checkpoint": None}
+    assert result["extractor"]["kind"] == "tiny"
+    assert result["device"] == "cpu"
+    assert {"segmentation", "features", "model", "heatmap", "total"} <= set(result["timings_s"])
+
+
+def test_the_patches_are_the_tissue_grid(output, slide_path):
+    with openslide.OpenSlide(str(slide_path)) as slide:
+        coords = tissue.slide_patches(slide, patch_size=PATCH, level=0, min_tissue=0.5).coords
+
+    result = output["result"]
+    assert result["patches"] == len(coords) > 10
+    regions = result["top_regions"]
+    assert len(regions) == 10
+    assert all((r["x"], r["y"]) in coords and r["width"] == r["height"] == PATCH for r in regions)
+    scores = [r["score"] for r in regions]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_the_heatmap_is_a_png_of_the_thumbnails_size(output, slide_path):
+    image = Image.open(io.BytesIO(output["heatmap_png"]))
+    with openslide.OpenSlide(str(slide_path)) as slide:
+        thumbnail_size = slide.level_dimensions[slide.get_best_level_for_downsample(pipeline.SEG_DOWNSAMPLE)]
+
+    assert image.format == "PNG"
+    assert image.size == thumbnail_size
+
+
+def test_the_heatmap_colours_tissue_only(output, slide_path):
+    with openslide.OpenSlide(str(slide_path)) as slide:
+        level = slide.get_best_level_for_downsample(pipeline.SEG_DOWNSAMPLE)
+        thumbnail = slide.read_region((0, 0), level, slide.level_dimensions[level]).convert("RGB")
+    heatmap = Image.open(io.BytesIO(output["heatmap_png"])).convert("RGB")
+
+    assert heatmap.getpixel((0, 0)) == thumbnail.getpixel((0, 0))  # glass in a corner
+    assert heatmap.tobytes() != thumbnail.tobytes()
+
+
+def test_the_same_slide_gives_the_same_output(demo, slide_path, output):
+    again = demo.run(slide_path)
+
+    assert _without_timings(again["result"]) == _without_timings(output["result"])
+    assert again["heatmap_png"] == output["heatmap_png"]
+
+
+def test_naive_mode_gives_the_same_answer(demo, slide_path, output):
+    naive = demo.run(slide_path, naive=True)["result"]
+    batched = output["result"]
+
+    assert naive["label"] == batched["label"]
+    assert naive["probabilities"] == pytest.approx(batched["probabilities"], abs=1e-4)
+    assert naive["patches"] == batched["patches"]
+    assert [(r["x"], r["y"]) for r in naive["top_regions"][:3]] == [
+        (r["x"], r["y"]) for r in batched["top_regions"][:3]
+    ]
+
+
+def test_progress_grows_from_0_to_100(demo, slide_path):
+    calls = []
+    demo.run(slide_path, progress=lambda percent, message: calls.append((percent, message)))
+
+    percents = [p for p, _ in calls]
+    assert percents[0] == 0 and percents[-1] == 100
+    assert percents == sorted(percents) and len(set(percents)) == len(percents)
+    assert len(calls) > 4
+    assert all(isinstance(p, int) and isinstance(m, str) for p, m in calls)
+
+
+def test_max_patches_caps_the_bag(slide_path):
+    result = Pipeline(_config(max_patches=5, top_k=3), allow_untrained=True).run(slide_path)["result"]
+
+    assert result["patches"] == 5
+    assert len(result["top_regions"]) == 3
+    assert_valid_result(result)
+
+
+def test_a_blank_slide_has_no_tissue(demo, blank_path):
+    with pytest.raises(tissue.NoTissue, match="no tissue found"):
+        demo.run(blank_path)
+
+
+def test_an_untrained_model_must_be_allowed():
+    with pytest.raises(PipelineConfigError, match="untrained"):
+        Pipeline(_config())
+
+
+def test_class_names_must_match_the_classes():
+    with pytest.raises(PipelineConfigError, match="class_names"):
+        _config(n_classes=3)
+
+
+def test_a_saved_checkpoint_is_loaded_and_used(tmp_path, slide_path):
+    first = Pipeline(_config(model_path=_checkpoint(tmp_path / "first.pt", seed=1))).run(slide_path)["result"]
+    second = Pipeline(_config(model_path=_checkpoint(tmp_path / "second.pt", seed=2))).run(slide_path)["result"]
+
+    assert_valid_result(first)
+    assert first["untrained"] is False
+    assert first["model"]["checkpoint"] == "first.pt"
+    assert first["probabilities"] != second["probabilities"]
+
+
+def test_a_mismatched_checkpoint_is_refused(tmp_path):
+    torch.save({"classifiers.weight": torch.zeros(2, 512)}, tmp_path / "bad.pt")
+
+    with pytest.raises(ValueError, match="missing keys"):
+        Pipeline(_config(model_path=tmp_path / "bad.pt"))
+
+
+def test_resnet50_on_a_few_patches(slide_path):
+    result = Pipeline(_config(extractor="resnet50", max_patches=3, top_k=2), allow_untrained=True).run(slide_path)
+
+    assert_valid_result(result["result"])
+    assert result["result"]["patches"] == 3
+    assert result["result"]["extractor"] == {"kind": "resnet50", "weights": None}
+
+
+def test_percentile_ranks_and_colormap():
+    ranks = pipeline.percentile_ranks(torch.tensor([3.0, -1.0, 7.0]).numpy())
+
+    assert ranks.tolist() == [0.5, 0.0, 1.0]
+    assert pipeline.percentile_ranks(torch.tensor([2.0]).numpy()).tolist() == [1.0]
+    low, high = pipeline.colormap(ranks[[1, 2]])
+    assert low[2] > low[0] and high[0] > high[2]  # blue, then red
+
+
+@pytest.fixture
+def env(monkeypatch, slide_path):
+    pipeline._cached_pipeline.cache_clear()
+    monkeypatch.setenv("SVS_STORAGE_DIR", str(slide_path.parent))
+    monkeypatch.setenv("FEATURE_EXTRACTOR", "tiny")
+    monkeypatch.setenv("PATCH_SIZE", str(PATCH))
+    monkeypatch.setenv("BATCH_SIZE", "16")
+    monkeypatch.setenv("ALLOW_UNTRAINED_MODEL", "true")
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    yield monkeypatch
+    pipeline._cached_pipeline.cache_clear()
+
+
+def test_analyse_runs_the_named_slide(env, slide_path, output):
+    calls = []
+    out = pipeline.analyse(request={"slide_file": slide_path.name}, progress=lambda p, m: calls.append(p))
+
+    assert_valid_result(out["result"])
+    assert out["result"]["patches"] == output["result"]["patches"]
+    assert out["heatmap_png"].startswith(b"\x89PNG")
+    assert calls[-1] == 100
+    assert pipeline.pipeline_from_env() is pipeline.pipeline_from_env()
+
+
+@pytest.mark.parametrize(
+    "request_", [{"slide_file": "missing.svs"}, {"slide_file": "../case.svs"}, {"slide_file": None}, {}]
+)
+def test_analyse_refuses_an_unreachable_slide(env, request_):
+    with pytest.raises(SlideNotFound):
+        pipeline.analyse(request=request_, progress=lambda p, m: None)
+
+
+def test_analyse_needs_slide_storage(env, slide_path):
+    env.delenv("SVS_STORAGE_DIR")
+
+    with pytest.raises(SlideNotFound, match="SVS_STORAGE_DIR"):
+        pipeline.analyse(request={"slide_file": slide_path.name}, progress=lambda p, m: None)
