@@ -79,17 +79,14 @@ def _bag_features(h: torch.Tensor, embed_dim: int) -> torch.Tensor:
 
 
 class _CLAM(nn.Module):
-    n_branches: int
-
     def __init__(
         self,
-        *,
-        gate: bool,
-        size_arg: str,
-        dropout: float,
-        k_sample: int,
-        n_classes: int,
-        embed_dim: int,
+        gate: bool = True,
+        size_arg: str = "small",
+        dropout: float = 0.25,
+        k_sample: int = 8,
+        n_classes: int = 2,
+        embed_dim: int = 1024,
     ):
         super().__init__()
         if size_arg not in SIZES:
@@ -104,9 +101,13 @@ class _CLAM(nn.Module):
             gate=gate, size=self.size, dropout=dropout, n_branches=self._branches(n_classes)
         )
         self.instance_classifiers = nn.ModuleList(nn.Linear(self.size[1], 2) for _ in range(n_classes))
+        self.classifiers = self._classifiers(n_classes)
 
     @staticmethod
     def _branches(n_classes: int) -> int:
+        raise NotImplementedError
+
+    def _classifiers(self, n_classes: int) -> nn.Module:
         raise NotImplementedError
 
     def _logits(self, M: torch.Tensor) -> torch.Tensor:
@@ -132,19 +133,8 @@ class _CLAM(nn.Module):
 class CLAM_SB(_CLAM):
     """Single attention branch shared by all classes."""
 
-    def __init__(
-        self,
-        gate: bool = True,
-        size_arg: str = "small",
-        dropout: float = 0.25,
-        k_sample: int = 8,
-        n_classes: int = 2,
-        embed_dim: int = 1024,
-    ):
-        super().__init__(
-            gate=gate, size_arg=size_arg, dropout=dropout, k_sample=k_sample, n_classes=n_classes, embed_dim=embed_dim
-        )
-        self.classifiers = nn.Linear(self.size[1], n_classes)
+    def _classifiers(self, n_classes: int) -> nn.Module:
+        return nn.Linear(self.size[1], n_classes)
 
     @staticmethod
     def _branches(n_classes: int) -> int:
@@ -157,19 +147,8 @@ class CLAM_SB(_CLAM):
 class CLAM_MB(_CLAM):
     """One attention branch and one bag classifier per class."""
 
-    def __init__(
-        self,
-        gate: bool = True,
-        size_arg: str = "small",
-        dropout: float = 0.25,
-        k_sample: int = 8,
-        n_classes: int = 2,
-        embed_dim: int = 1024,
-    ):
-        super().__init__(
-            gate=gate, size_arg=size_arg, dropout=dropout, k_sample=k_sample, n_classes=n_classes, embed_dim=embed_dim
-        )
-        self.classifiers = nn.ModuleList(nn.Linear(self.size[1], 1) for _ in range(n_classes))
+    def _classifiers(self, n_classes: int) -> nn.Module:
+        return nn.ModuleList(nn.Linear(self.size[1], 1) for _ in range(n_classes))
 
     @staticmethod
     def _branches(n_classes: int) -> int:

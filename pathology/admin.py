@@ -3,7 +3,7 @@ from django.utils.html import format_html
 
 from aiplatform.errors import DomainError
 
-from .models import InferenceWorker, PathologyRequest
+from .models import SLIDE_REFERENCE_FIELDS, InferenceWorker, PathologyRequest
 from .services import requests
 
 
@@ -44,14 +44,14 @@ class PathologyRequestAdmin(admin.ModelAdmin):
         "finished_at",
     )
     list_filter = ("status", "worker", "priority")
-    search_fields = ("id", "orthanc_instance_id", "orthanc_series_id", "slide_file", "study_id", "patient_id")
+    search_fields = ("id", *SLIDE_REFERENCE_FIELDS)
     date_hierarchy = "created_at"
     list_select_related = ("worker", "requested_by")
     actions = [requeue, cancel]
     readonly_fields = [field.name for field in PathologyRequest._meta.fields] + ["heatmap_preview"]
     fieldsets = (
         (None, {"fields": ("id", "status", "progress", "message", "error", "priority", "requested_by")}),
-        ("슬라이드", {"fields": ("orthanc_instance_id", "orthanc_series_id", "slide_file", "study_id", "patient_id")}),
+        ("슬라이드", {"fields": SLIDE_REFERENCE_FIELDS}),
         (
             "처리",
             {
@@ -91,7 +91,7 @@ class PathologyRequestAdmin(admin.ModelAdmin):
     def heatmap_preview(self, obj):
         if not obj.heatmap:
             return "-"
-        url = f"/api/pathology/requests/{obj.pk}/heatmap/"
+        url = obj.heatmap_url
         return format_html('<a href="{}"><img src="{}" style="max-width: 480px" alt="heatmap"></a>', url, url)
 
 

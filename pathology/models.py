@@ -2,9 +2,13 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.urls import reverse
 from django.utils import timezone
 
 from .choices import RequestStatus
+
+# How a request names its slide and case, as the requester gave them.
+SLIDE_REFERENCE_FIELDS = ("orthanc_instance_id", "orthanc_series_id", "slide_file", "study_id", "patient_id")
 
 
 def heatmap_path(instance, filename: str) -> str:
@@ -92,6 +96,11 @@ class PathologyRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.slide_reference} ({self.get_status_display()})"
+
+    @property
+    def heatmap_url(self) -> str | None:
+        """Where the heatmap is served (through the API: media files are not)."""
+        return reverse("pathology-api:request-heatmap", args=[self.pk]) if self.heatmap else None
 
     @property
     def slide_reference(self) -> str:

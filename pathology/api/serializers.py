@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from ..models import InferenceWorker, PathologyRequest
+from ..models import SLIDE_REFERENCE_FIELDS, InferenceWorker, PathologyRequest
 
 
 class SlideAnalysisRequestSerializer(serializers.Serializer):
@@ -22,17 +22,13 @@ class PathologyRequestSerializer(serializers.ModelSerializer):
     request_id = serializers.UUIDField(source="pk", read_only=True)
     worker = serializers.SlugRelatedField(slug_field="name", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    heatmap_url = serializers.SerializerMethodField()
+    heatmap_url = serializers.CharField(read_only=True, allow_null=True)
 
     class Meta:
         model = PathologyRequest
         fields = [
             "request_id",
-            "orthanc_instance_id",
-            "orthanc_series_id",
-            "slide_file",
-            "study_id",
-            "patient_id",
+            *SLIDE_REFERENCE_FIELDS,
             "priority",
             "status",
             "progress",
@@ -52,9 +48,6 @@ class PathologyRequestSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
-    def get_heatmap_url(self, obj) -> str | None:
-        return f"/api/pathology/requests/{obj.pk}/heatmap/" if obj.heatmap else None
-
 
 class PendingRequestSerializer(serializers.ModelSerializer):
     """What a worker needs to find and analyse a slide."""
@@ -65,11 +58,7 @@ class PendingRequestSerializer(serializers.ModelSerializer):
         model = PathologyRequest
         fields = [
             "request_id",
-            "orthanc_instance_id",
-            "orthanc_series_id",
-            "slide_file",
-            "study_id",
-            "patient_id",
+            *SLIDE_REFERENCE_FIELDS,
             "priority",
             "attempts",
             "max_attempts",

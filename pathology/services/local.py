@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 from aiplatform.errors import Conflict, DomainError
 
 from ..choices import RequestStatus
-from ..models import InferenceWorker
+from ..models import SLIDE_REFERENCE_FIELDS, InferenceWorker
 from . import protocol
 
 logger = logging.getLogger(__name__)
@@ -44,13 +44,7 @@ def request_run_locally(*, request_id) -> str:
     except Conflict as exc:
         # Cancelled meanwhile, or another worker has it.
         return exc.extra.get("current_status", "")
-    slide = {
-        "request_id": str(request.pk),
-        **{
-            name: getattr(request, name)
-            for name in ("orthanc_instance_id", "orthanc_series_id", "slide_file", "study_id", "patient_id")
-        },
-    }
+    slide = {"request_id": str(request.pk), **{name: getattr(request, name) for name in SLIDE_REFERENCE_FIELDS}}
 
     def progress(percent: int, message: str = "") -> None:
         protocol.request_update_status(

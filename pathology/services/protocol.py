@@ -238,6 +238,3 @@ def request_complete(
     workers_release(request_ids=[request_id])
     return _held(request_id), True
 
-
-def is_finished(status: str) -> bool:
-    return status in FINISHED

@@ -11,8 +11,6 @@ from ..choices import RequestStatus
 from ..models import PathologyRequest
 from . import protocol
 
-REFERENCE_FIELDS = ("orthanc_instance_id", "orthanc_series_id", "slide_file", "study_id", "patient_id")
-
 
 def local_pipeline_available() -> bool:
     """The server can run the analysis itself when the pipeline (and torch,

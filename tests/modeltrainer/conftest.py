@@ -2,8 +2,10 @@
 the active model, and small labelled data sets."""
 
 import pytest
+from django.utils import timezone
 
-from modeltrainer.choices import ExampleSource
+from modeltrainer.choices import Algorithm, ExampleSource, Tokenizer, VersionStatus
+from modeltrainer.models import ModelVersion
 from modeltrainer.predictor import active_model
 from modeltrainer.services import examples, training
 
@@ -67,3 +69,16 @@ def trained_version(seed_examples):
         return training.model_version_run(version_id=version.pk)
 
     return train
+
+
+def failed_version(number: int) -> ModelVersion:
+    """A version whose training failed, as the trainer records one."""
+    return ModelVersion.objects.create(
+        number=number,
+        status=VersionStatus.FAILED,
+        algorithm=Algorithm.LOGISTIC_REGRESSION,
+        tokenizer=Tokenizer.MORPHEME,
+        error="RuntimeError: disk full",
+        stage="failed",
+        finished_at=timezone.now(),
+    )

@@ -5,9 +5,10 @@ import pytest
 from django.contrib import messages
 from django.contrib.messages import get_messages
 
-from modeltrainer.choices import Algorithm, ExampleSource, Tokenizer, VersionStatus
+from modeltrainer.choices import ExampleSource, VersionStatus
 from modeltrainer.models import ModelVersion, TrainingExample
 from modeltrainer.services.examples import text_digest
+from tests.modeltrainer.conftest import failed_version
 
 VERSIONS = "/admin/modeltrainer/modelversion/"
 EXAMPLES = "/admin/modeltrainer/trainingexample/"
@@ -15,17 +16,6 @@ EXAMPLES = "/admin/modeltrainer/trainingexample/"
 
 def _messages(response) -> list[tuple[int, str]]:
     return [(message.level, message.message) for message in get_messages(response.wsgi_request)]
-
-
-def _failed_version(number: int) -> ModelVersion:
-    return ModelVersion.objects.create(
-        number=number,
-        status=VersionStatus.FAILED,
-        algorithm=Algorithm.LOGISTIC_REGRESSION,
-        tokenizer=Tokenizer.MORPHEME,
-        error="ValueError: boom",
-        stage="failed",
-    )
 
 
 @pytest.fixture
@@ -40,7 +30,7 @@ def two_versions(trained_version):
 
 def test_version_changelist_lists_metrics_and_filters_by_status(admin_client, two_versions):
     first, second = two_versions
-    failed = _failed_version(3)
+    failed = failed_version(3)
 
     page = admin_client.get(VERSIONS)
 
@@ -88,7 +78,7 @@ def test_activate_action_rolls_back_to_an_older_version(admin_client, two_versio
 
 def test_activate_action_refuses_a_failed_version_and_keeps_the_active_one(admin_client, two_versions):
     _first, second = two_versions
-    failed = _failed_version(3)
+    failed = failed_version(3)
 
     response = admin_client.post(VERSIONS, {"action": "activate_version", "_selected_action": [failed.pk]})
 

@@ -5,14 +5,13 @@ label distribution and the version history."""
 import pytest
 from django.conf import settings
 from django.test import Client
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from modeltrainer import charts
-from modeltrainer.choices import Algorithm, ExampleSource, Tokenizer, VersionStatus
-from modeltrainer.models import ModelVersion
+from modeltrainer.choices import ExampleSource
 from modeltrainer.services import examples, training
 from tests.factories import UserFactory
+from tests.modeltrainer.conftest import failed_version
 from tests.support.browser import ARTIFACTS
 
 PAGE = "/model/metrics/"
@@ -62,18 +61,6 @@ def signed_in_page(browser, live_server, transactional_db):
     context.close()
 
 
-def _failed_version(number: int) -> ModelVersion:
-    return ModelVersion.objects.create(
-        number=number,
-        status=VersionStatus.FAILED,
-        algorithm=Algorithm.LOGISTIC_REGRESSION,
-        tokenizer=Tokenizer.MORPHEME,
-        error="RuntimeError: disk full",
-        stage="failed",
-        finished_at=timezone.now(),
-    )
-
-
 def _points(polyline) -> list[tuple[float, float]]:
     return [tuple(float(n) for n in pair.split(",")) for pair in polyline.get_attribute("points").split()]
 
@@ -86,7 +73,7 @@ def test_metrics_page_shows_the_active_version_chart_labels_and_history(
     added = examples.examples_add(rows=list(enumerate(MORE_ROWS, start=1)), source=ExampleSource.COMMAND)
     assert added.accepted == len(MORE_ROWS)
     second = trained_version(activate=False)
-    _failed_version(3)
+    failed_version(3)
     queued, _created = training.model_version_train(enqueue=False)
     first.refresh_from_db()
     assert (first.active, second.active, queued.number) == (True, None, 4)
@@ -164,7 +151,7 @@ def test_metrics_page_without_versions_says_so(live_server, transactional_db, si
     expect(page.locator("#versions tbody tr")).to_have_count(0)
 
     # A failed version is listed, but there is still nothing to draw.
-    _failed_version(1)
+    failed_version(1)
     page.reload()
     expect(page.locator("#no-versions")).to_be_visible()
     expect(page.locator("#metrics-chart")).to_have_count(0)
