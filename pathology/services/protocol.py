@@ -237,4 +237,3 @@ def request_complete(
         raise _conflict(current, _("Only the worker holding a request can complete it."))
     workers_release(request_ids=[request_id])
     return _held(request_id), True
-
