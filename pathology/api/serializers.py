@@ -68,7 +68,10 @@ class PendingRequestSerializer(serializers.ModelSerializer):
 
 
 class UpdateStatusSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=["processing", "failed"])
+    status = serializers.ChoiceField(
+        choices=["processing", "failed", "pending"],
+        help_text="processing: claim or progress; failed: end with `message`; pending: hand back.",
+    )
     progress = serializers.IntegerField(min_value=0, max_value=100, required=False)
     message = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 

@@ -103,7 +103,8 @@ class PendingRequestsView(WorkerView):
 class UpdateStatusView(WorkerView):
     """Report on a request. The first `processing` claims it (exactly one worker wins; the others get 409
     with the holder); later reports from the holder renew its lease (PATHOLOGY_LEASE_SECONDS) and record
-    progress; `failed` ends it with `message` as the error. 409 `request_cancelled` tells the holder to stop."""
+    progress; `failed` ends it with `message` as the error; `pending` hands it back to the queue (the attempt
+    counts; once max_attempts are used it fails instead). 409 `request_cancelled` tells the holder to stop."""
 
     @extend_schema(
         tags=[WORKER_TAG], request=UpdateStatusSerializer, responses={200: OpenApiTypes.OBJECT, 409: CONFLICT}

@@ -160,7 +160,8 @@ def request_update_status(
 ) -> PathologyRequest:
     """A worker's report. The first move to `processing` is the claim;
     later ones from the holder renew the lease and record progress; `failed`
-    from the holder ends the request with the error."""
+    from the holder ends the request with the error; `pending` from the
+    holder hands it back (see _hand_back)."""
     now = timezone.now()
     fields = {"message": message[:255]} if message else {}
     if progress is not None:
@@ -196,9 +197,32 @@ def request_update_status(
         if not ended:
             raise _conflict(_held(request_id), _("Only the worker holding a request can fail it."))
         workers_release(request_ids=[request_id])
+    elif status == RequestStatus.PENDING:
+        _hand_back(worker=worker, request_id=request_id, message=message, now=now)
     else:
-        raise InvalidInput(_("A worker reports `processing` or `failed`."), field="status")
+        raise InvalidInput(_("A worker reports `processing`, `failed` or `pending`."), field="status")
     return _held(request_id)
+
+
+def _hand_back(*, worker: InferenceWorker, request_id, message: str, now) -> None:
+    """The holder cannot process the request now (its slide source is
+    down, it is shutting down): back to pending for another worker or a
+    later try, the attempt counted; failed once max_attempts are used, so
+    a request no worker can take does not circle for ever."""
+    held = PathologyRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING, worker=worker)
+    reason = message[:255] or _("The worker handed the request back.")
+    ended = held.filter(attempts__gte=F("max_attempts")).update(
+        status=RequestStatus.FAILED,
+        error=_("Handed back on every attempt; the last reason: %(reason)s") % {"reason": reason},
+        finished_at=now,
+        lease_expires_at=None,
+    )
+    requeued = held.filter(attempts__lt=F("max_attempts")).update(
+        status=RequestStatus.PENDING, worker=None, lease_expires_at=None, progress=0, message=reason
+    )
+    if not (ended or requeued):
+        raise _conflict(_held(request_id), _("Only the worker holding a request can hand it back."))
+    workers_release(request_ids=[request_id])
 
 
 def request_complete(

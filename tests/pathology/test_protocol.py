@@ -185,7 +185,35 @@ def test_the_same_completion_twice_is_harmless(make_worker, make_request, media)
     assert len(list((media / "pathology" / "heatmaps").iterdir())) == 1
 
 
-def test_a_worker_reports_only_processing_or_failed(make_worker, make_request):
+def test_the_holder_hands_a_request_back_to_the_queue(make_worker, make_request, settings):
+    settings.PATHOLOGY_MAX_ATTEMPTS = 2
+    worker, _ = make_worker("gpu-01")
+    other, _ = make_worker("gpu-02")
+    request = make_request()
+    protocol.request_update_status(worker=worker, request_id=request.pk, status=PROCESSING, progress=3)
+
+    with pytest.raises(Conflict):
+        protocol.request_update_status(worker=other, request_id=request.pk, status="pending")
+    back = protocol.request_update_status(
+        worker=worker, request_id=request.pk, status="pending", message="Orthanc is not reachable"
+    )
+
+    assert (back.status, back.worker, back.attempts, back.progress) == (RequestStatus.PENDING, None, 1, 0)
+    assert back.message == "Orthanc is not reachable" and back.lease_expires_at is None
+    worker.refresh_from_db()
+    assert worker.current_request is None
+    assert [r.pk for r in protocol.requests_claimable(limit=10)] == [request.pk]
+
+    # Handed back on its last attempt, it fails rather than circle for ever.
+    protocol.request_update_status(worker=other, request_id=request.pk, status=PROCESSING)
+    ended = protocol.request_update_status(worker=other, request_id=request.pk, status="pending", message="down")
+    assert (ended.status, ended.attempts) == (RequestStatus.FAILED, 2)
+    assert "Handed back on every attempt" in ended.error and "down" in ended.error
+    with pytest.raises(Conflict):
+        protocol.request_update_status(worker=other, request_id=request.pk, status="pending")
+
+
+def test_a_worker_reports_only_processing_failed_or_pending(make_worker, make_request):
     worker, _ = make_worker("gpu-01")
     with pytest.raises(InvalidInput) as caught:
         protocol.request_update_status(worker=worker, request_id=make_request().pk, status="completed")
