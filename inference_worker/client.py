@@ -109,6 +109,11 @@ class PathologyClient:
         """End a held request as failed with `message` as its error."""
         self._call("POST", f"update-status/{request_id}/", json={"status": "failed", "message": message[:2000]})
 
+    def hand_back(self, request_id: str, message: str) -> None:
+        """Give a held request back to the queue (it fails instead once it
+        has used its attempts), saying why in `message`."""
+        self._call("POST", f"update-status/{request_id}/", json={"status": "pending", "message": message[:2000]})
+
     def complete(self, request_id: str, result: dict, heatmap_png: bytes | None) -> dict:
         """Upload the result and the heatmap; returns the server's answer
         (`stored` false when the same completion had already arrived)."""

@@ -1,7 +1,9 @@
 """The worker's settings: environment variables, optionally read from a
 `.env` file first (the environment wins). The seed's names are kept
 (DJANGO_API_URL, ORTHANC_*, MODEL_PATH, DEVICE, POLL_INTERVAL,
-SVS_STORAGE_DIR); WORKER_API_KEY is the `worker` key the platform issued."""
+SVS_STORAGE_DIR); WORKER_API_KEY is the `worker` key the platform issued.
+Slides fetched from Orthanc go to a temporary directory under
+SLIDE_DOWNLOAD_DIR (default: the system's), at most SLIDE_DOWNLOAD_MAX_MB."""
 
 import os
 import platform
@@ -81,10 +83,13 @@ class WorkerConfig:
     device: str = "cpu"
     poll_interval: float = 5.0
     svs_storage_dir: str = ""
+    slide_download_dir: str = ""
+    slide_download_max_mb: int = 20 * 1024
     long_poll_wait: int = 25
     batch_size: int = 32
     worker_name: str = ""
     heartbeat_seconds: float = 30.0
+    slide_source_retry_seconds: float = 60.0
     claim_limit: int = 10
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
@@ -120,10 +125,13 @@ class WorkerConfig:
             device=values.get("DEVICE", "").strip() or "cpu",
             poll_interval=_number(values, "POLL_INTERVAL", 5.0, minimum=0.1),
             svs_storage_dir=values.get("SVS_STORAGE_DIR", "").strip(),
+            slide_download_dir=values.get("SLIDE_DOWNLOAD_DIR", "").strip(),
+            slide_download_max_mb=_number(values, "SLIDE_DOWNLOAD_MAX_MB", 20 * 1024, int, minimum=1),
             long_poll_wait=long_poll_wait,
             batch_size=_number(values, "BATCH_SIZE", 32, int, minimum=1),
             worker_name=values.get("WORKER_NAME", "").strip(),
             heartbeat_seconds=_number(values, "HEARTBEAT_SECONDS", 30.0, minimum=0.05),
+            slide_source_retry_seconds=_number(values, "SLIDE_SOURCE_RETRY_SECONDS", 60.0),
             claim_limit=_number(values, "CLAIM_LIMIT", 10, int, minimum=1),
             connect_timeout=_number(values, "CONNECT_TIMEOUT", 5.0, minimum=0.1),
             read_timeout=_number(values, "READ_TIMEOUT", 30.0, minimum=1),

@@ -26,8 +26,7 @@ import openslide
 import torch
 from PIL import Image
 
-from . import clam, features, tissue
-from .slides import SlideNotFound, find_slide_file
+from . import clam, features, slides, tissue
 
 logger = logging.getLogger(__name__)
 
@@ -369,17 +368,17 @@ def pipeline_from_env() -> Pipeline:
 
 
 def analyse(*, request: dict, progress: Progress) -> dict:
-    """Analyse the slide a request names (`request["slide_file"]`, looked up
-    under SVS_STORAGE_DIR): `{"result": {...}, "heatmap_png": bytes}`.
-    Raises SlideNotFound when no reachable file is named, tissue.NoTissue on
-    a slide without tissue."""
-    name = request.get("slide_file") or ""
-    if not name:
-        # Fetching the slide from Orthanc by request["orthanc_instance_id"]
-        # will go here (in slides.py) once the worker can reach Orthanc.
-        raise SlideNotFound("the request names no slide file (Orthanc slides are not supported yet)")
-    storage = _env_path("SVS_STORAGE_DIR")
-    if storage is None:
-        raise SlideNotFound("SVS_STORAGE_DIR is not set: this machine has no slide storage")
-    path = find_slide_file(name, storage_dir=storage)
-    return pipeline_from_env().run(path, progress=progress)
+    """Analyse the slide a request names (a file under SVS_STORAGE_DIR, or
+    through Orthanc: ORTHANC_URL, ORTHANC_USER, ORTHANC_PASSWORD, see
+    slides.SlideSource): `{"result": {...}, "heatmap_png": bytes}`. Raises
+    SlideNotFound when the slide cannot be found, SlideUnavailable when
+    Orthanc is down, tissue.NoTissue on a slide without tissue."""
+    source = slides.slide_source(
+        storage_dir=os.environ.get("SVS_STORAGE_DIR", "").strip(),
+        orthanc_url=os.environ.get("ORTHANC_URL", "").strip(),
+        orthanc_user=os.environ.get("ORTHANC_USER", ""),
+        orthanc_password=os.environ.get("ORTHANC_PASSWORD", ""),
+        download_dir=os.environ.get("SLIDE_DOWNLOAD_DIR", "").strip(),
+    )
+    with source.open(request, progress) as path:
+        return pipeline_from_env().run(path, progress=progress)

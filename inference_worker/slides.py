@@ -1,20 +1,203 @@
 """Where a request's slide comes from.
 
-A request names its slide by file name only; the worker looks it up under
-its own storage directory and never anywhere else, since the name comes
-from the server and must not be able to reach other files of the machine.
+A request names its slide by file name, by Orthanc instance or series, or
+both. `SlideSource.open(request)` tries, in order:
 
-Fetching a slide from Orthanc (by `orthanc_instance_id`) is not done yet:
-it belongs here, as another lookup tried when no file name is given.
+1. the file name, under the worker's storage directory (SVS_STORAGE_DIR);
+2. the Orthanc instance (or series): a file name its metadata
+   (`SlideFile`) or tags (ContainerIdentifier, ImageComments,
+   SeriesDescription, StudyDescription) give, again under the storage
+   directory; a full path there (as the scanner's machine saw it) counts by
+   its last part;
+3. the Orthanc series itself, when it is a DICOM WSI: its files are fetched
+   into a temporary directory, which OpenSlide opens and which is removed
+   after the analysis. A worker then needs no shared disk at all.
+
+Names come from the server and from Orthanc, so none may reach a file
+outside the storage directory: see `find_slide_file`.
 """
 
+from __future__ import annotations
+
+import logging
 import os
-from collections.abc import Iterator
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+
+from .orthanc import Orthanc, OrthancNotFound, OrthancUnavailable, orthanc_id_check
+
+log = logging.getLogger(__name__)
+
+WSI_SOP_CLASS = "1.2.840.10008.5.1.4.1.1.77.1.6"
+REFERENCE_METADATA = "SlideFile"
+REFERENCE_TAGS = ("ContainerIdentifier", "ImageComments", "SeriesDescription", "StudyDescription")
+# A tag's value is taken for a file name only with a slide's extension: a
+# description such as "H&E, left breast" is not one.
+SLIDE_EXTENSIONS = (".svs", ".tif", ".tiff", ".ndpi", ".vms", ".vmu", ".scn", ".mrxs", ".svslide", ".bif")
 
 
 class SlideNotFound(Exception):
     """The request's slide is not reachable by this worker."""
+
+
+class SlideUnavailable(Exception):
+    """The slide's source (Orthanc) cannot be reached now: worth trying later."""
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a request's slide is: a file, or the Orthanc DICOM WSI
+    instances to fetch. `how` says which, for the log."""
+
+    path: Path | None = None
+    dicom_instances: tuple[str, ...] = ()
+    how: str = ""
+
+
+@dataclass
+class SlideSource:
+    storage_dir: Path | None = None
+    orthanc: Orthanc | None = None
+    download_dir: Path | None = None
+    max_download_bytes: int = 20 * 2**30
+
+    @contextmanager
+    def open(self, request: Mapping, progress: Callable[[int, str], object] | None = None) -> Iterator[Path]:
+        """A path OpenSlide opens for the request's slide, valid inside the
+        `with`. Raises SlideNotFound (saying everything that was tried),
+        SlideUnavailable, or OrthancError (e.g. credentials refused)."""
+        located = self.locate(request)
+        log.info("slide: %s", located.how)
+        if located.path is not None:
+            yield located.path
+            return
+        with tempfile.TemporaryDirectory(prefix="slide-", dir=self.download_dir) as tmp:
+            yield self._fetch(located.dicom_instances, Path(tmp), progress)
+
+    def locate(self, request: Mapping) -> Located:
+        name = str(request.get("slide_file") or "").strip()
+        instance_id = str(request.get("orthanc_instance_id") or "").strip()
+        series_id = str(request.get("orthanc_series_id") or "").strip()
+        tried: list[str] = []
+        if name:
+            try:
+                return Located(path=self._file(name), how=f"{name} in the slide storage directory")
+            except SlideNotFound as exc:
+                if not (instance_id or series_id):
+                    raise
+                tried.append(str(exc))
+        if not (instance_id or series_id):
+            raise SlideNotFound("the request names no slide (no slide file, Orthanc instance or series)")
+        if self.orthanc is None:
+            tried.append("ORTHANC_URL is not set, so the request's Orthanc instance or series cannot be looked up")
+            raise SlideNotFound("; ".join(tried))
+        try:
+            return self._from_orthanc(instance_id, series_id, tried)
+        except OrthancNotFound as exc:
+            raise SlideNotFound("; ".join([*tried, str(exc)])) from None
+        except OrthancUnavailable as exc:
+            raise SlideUnavailable(str(exc)) from None
+
+    def _file(self, name: str) -> Path:
+        if self.storage_dir is None:
+            raise SlideNotFound("SVS_STORAGE_DIR is not set: this machine has no slide storage")
+        return find_slide_file(name, storage_dir=self.storage_dir)
+
+    def _from_orthanc(self, instance_id: str, series_id: str, tried: list[str]) -> Located:
+        if instance_id:
+            instance_id = orthanc_id_check(instance_id, "orthanc_instance_id")
+            series_id = self.orthanc.instance(instance_id)["ParentSeries"]
+            first = instance_id
+        else:
+            series_id = orthanc_id_check(series_id, "orthanc_series_id")
+            instances = self.orthanc.series(series_id).get("Instances") or []
+            if not instances:
+                raise OrthancNotFound(f"Orthanc series {series_id} holds no instances")
+            first = instances[0]
+        metadata = self.orthanc.instance_metadata(first)
+
+        for name, where in self._references(first, metadata):
+            try:
+                path = self._file(name)
+            except SlideNotFound as exc:
+                tried.append(f"{where}: {exc}")
+                continue
+            return Located(path=path, how=f"{path.name} in the slide storage directory, named by {where}")
+
+        wsi = self._wsi_instances(series_id)
+        if wsi:
+            return Located(dicom_instances=wsi, how=f"DICOM WSI series {series_id} ({len(wsi)} files) from Orthanc")
+        tried.append(f"Orthanc series {series_id} is not a DICOM WSI and names no slide file this worker has")
+        raise OrthancNotFound("; ".join(tried))
+
+    def _references(self, instance_id: str, metadata: Mapping[str, str]) -> Iterator[tuple[str, str]]:
+        """(file name, where it was found) pairs: the metadata first, then tags."""
+        value = str(metadata.get(REFERENCE_METADATA) or "").strip()
+        if value:
+            yield _last_part(value), f"Orthanc metadata {REFERENCE_METADATA} of instance {instance_id}"
+        tags = self.orthanc.instance_tags(instance_id)
+        for tag in REFERENCE_TAGS:
+            value = tags.get(tag)
+            if isinstance(value, str) and value.strip().lower().endswith(SLIDE_EXTENSIONS):
+                yield _last_part(value.strip()), f"DICOM tag {tag} of instance {instance_id}"
+
+    def _wsi_instances(self, series_id: str) -> tuple[str, ...]:
+        """The series' VL Whole Slide Microscopy instances, in series order."""
+        rows = []
+        for instance_id in self.orthanc.series(series_id).get("Instances") or []:
+            metadata = self.orthanc.instance_metadata(instance_id)
+            if metadata.get("SopClassUid") == WSI_SOP_CLASS:
+                rows.append((int(metadata.get("IndexInSeries") or 0), instance_id))
+        return tuple(instance_id for _, instance_id in sorted(rows))
+
+    def _fetch(self, instances: tuple[str, ...], directory: Path, progress) -> Path:
+        """Download the instances into `directory`; the first file's path
+        (OpenSlide finds the others of the series beside it)."""
+        budget = self.max_download_bytes
+        paths = []
+        for n, instance_id in enumerate(instances, start=1):
+
+            def arrived(size: int, n=n) -> None:
+                if progress is not None:
+                    progress(0, f"fetching the slide from Orthanc: file {n}/{len(instances)}, {size >> 20} MiB")
+
+            path = directory / f"{n:04d}.dcm"
+            try:
+                budget -= self.orthanc.download(instance_id, path, max_bytes=budget, on_chunk=arrived)
+            except OrthancNotFound as exc:
+                raise SlideNotFound(str(exc)) from None
+            except OrthancUnavailable as exc:
+                raise SlideUnavailable(str(exc)) from None
+            paths.append(path)
+        log.info("fetched %d DICOM files, %d MiB", len(paths), (self.max_download_bytes - budget) >> 20)
+        return paths[0]
+
+
+def slide_source(
+    *,
+    storage_dir: str = "",
+    orthanc_url: str = "",
+    orthanc_user: str = "",
+    orthanc_password: str = "",
+    download_dir: str = "",
+    max_download_mb: int = 20 * 1024,
+) -> SlideSource:
+    """A SlideSource from settings as the worker's config holds them ("" = not set)."""
+    return SlideSource(
+        storage_dir=Path(storage_dir) if storage_dir else None,
+        orthanc=Orthanc(orthanc_url, orthanc_user, orthanc_password) if orthanc_url else None,
+        download_dir=Path(download_dir) if download_dir else None,
+        max_download_bytes=max_download_mb * 2**20,
+    )
+
+
+def _last_part(value: str) -> str:
+    """The file name at the end of a path written with / or \\ separators."""
+    return re.split(r"[/\\]", value.strip())[-1]
 
 
 def find_slide_file(name: str, *, storage_dir: Path) -> Path:

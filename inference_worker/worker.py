@@ -16,6 +16,7 @@ from typing import Protocol
 
 from .client import PathologyClient, RequestLost, ServerUnavailable, WorkerAPIError
 from .config import WorkerConfig
+from .slides import SlideUnavailable
 
 log = logging.getLogger("inference_worker")
 
@@ -31,33 +32,40 @@ class Analyzer(Protocol):
 
 
 class PipelineAnalyzer:
-    """The CLAM pipeline on a slide file from SVS_STORAGE_DIR. The pipeline
-    (torch, openslide) is imported and its model loaded at the first request;
-    its own settings (FEATURE_EXTRACTOR, CLASS_NAMES, ...) come from the
-    environment, MODEL_PATH, DEVICE and BATCH_SIZE from the worker's config."""
+    """The CLAM pipeline on the request's slide, found as slides.SlideSource
+    says (SVS_STORAGE_DIR, Orthanc). The pipeline (torch, openslide) is
+    imported and its model loaded at the first request; its own settings
+    (FEATURE_EXTRACTOR, CLASS_NAMES, ...) come from the environment,
+    MODEL_PATH, DEVICE and BATCH_SIZE from the worker's config."""
 
     def __init__(self, config: WorkerConfig):
         self.config = config
         self._pipeline = None
+        self._slides = None
 
     def analyze(self, request: dict, progress: ProgressCallback) -> dict:
         from . import pipeline, slides
 
-        name = request.get("slide_file") or ""
-        if not name:
-            raise slides.SlideNotFound("the request names no slide file (Orthanc slides are not supported yet)")
-        if not self.config.svs_storage_dir:
-            raise slides.SlideNotFound("SVS_STORAGE_DIR is not set: this machine has no slide storage")
-        path = slides.find_slide_file(name, storage_dir=Path(self.config.svs_storage_dir))
-        if self._pipeline is None:
-            progress(1, "loading the model")
-            base, allow_untrained = pipeline.config_from_env()
-            model_path = Path(self.config.model_path) if self.config.model_path else None
-            settings = dataclasses.replace(
-                base, model_path=model_path, device=self.config.device, batch_size=self.config.batch_size
+        if self._slides is None:
+            cfg = self.config
+            self._slides = slides.slide_source(
+                storage_dir=cfg.svs_storage_dir,
+                orthanc_url=cfg.orthanc_url,
+                orthanc_user=cfg.orthanc_user,
+                orthanc_password=cfg.orthanc_password,
+                download_dir=cfg.slide_download_dir,
+                max_download_mb=cfg.slide_download_max_mb,
             )
-            self._pipeline = pipeline.Pipeline(settings, allow_untrained=allow_untrained)
-        return self._pipeline.run(path, progress=progress)
+        with self._slides.open(request, progress) as path:
+            if self._pipeline is None:
+                progress(1, "loading the model")
+                base, allow_untrained = pipeline.config_from_env()
+                model_path = Path(self.config.model_path) if self.config.model_path else None
+                settings = dataclasses.replace(
+                    base, model_path=model_path, device=self.config.device, batch_size=self.config.batch_size
+                )
+                self._pipeline = pipeline.Pipeline(settings, allow_untrained=allow_untrained)
+            return self._pipeline.run(path, progress=progress)
 
 
 class _Heartbeat(threading.Thread):
@@ -169,6 +177,11 @@ class Worker:
         except RequestLost as exc:
             self._dropped(request_id, exc, started)
             return
+        except SlideUnavailable as exc:
+            heartbeat.finished.set()
+            heartbeat.join()
+            self._hand_back(request_id, str(exc), started)
+            return
         except Exception as exc:  # any analysis error ends the request as failed
             heartbeat.finished.set()  # no report may renew the lease after `failed`
             heartbeat.join()
@@ -207,6 +220,17 @@ class Worker:
             exc.code or exc.current_status or exc,
             time.monotonic() - started,
         )
+
+    def _hand_back(self, request_id: str, reason: str, started: float) -> None:
+        """The slide's source is down: the request goes back to the queue and
+        this worker pauses before polling again, rather than taking request
+        after request it cannot read."""
+        log.warning("request %s: handed back after %.1f s: %s", request_id, time.monotonic() - started, reason)
+        try:
+            self.client.hand_back(request_id, reason)
+        except RequestLost as exc:
+            self._dropped(request_id, exc, started)
+        self.stopping.wait(self.config.slide_source_retry_seconds)
 
     def _fail(self, request_id: str, error: str, started: float) -> None:
         log.warning("request %s: failed after %.1f s: %s", request_id, time.monotonic() - started, error)

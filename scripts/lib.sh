@@ -21,24 +21,36 @@ ensure_mysqlclient_build_deps() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq default-libmysqlclient-dev pkg-config build-essential >/dev/null
 }
 
-# The browser tests drive Debian's Chromium (/usr/bin/chromium); the CJK font
-# makes Korean readable in their screenshots, the emoji font the page's buttons.
-ensure_chromium() {
-  if [ -x /usr/bin/chromium ]; then
+# Install Debian packages unless `path` exists: apt_ensure PATH WHAT PACKAGE...
+apt_ensure() {
+  local path="$1" what="$2"; shift 2
+  if [ -e "$path" ]; then
     return
   fi
   if ! command -v apt-get >/dev/null 2>&1; then
-    say "No /usr/bin/chromium and no apt-get: the browser tests will fail until Chromium is installed there"
+    say "No $path and no apt-get: $what will fail until $* are installed"
     return
   fi
   local sudo=""
   if [ "$(id -u)" != 0 ]; then
-    command -v sudo >/dev/null 2>&1 || die "run as root or install: chromium fonts-noto-cjk fonts-noto-color-emoji"
+    command -v sudo >/dev/null 2>&1 || die "run as root or install: $*"
     sudo="sudo"
   fi
-  say "Installing Debian packages for the browser tests"
+  say "Installing Debian packages for $what: $*"
   $sudo apt-get update -qq
-  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-cjk fonts-noto-color-emoji >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+# The browser tests drive Debian's Chromium (/usr/bin/chromium); the CJK font
+# makes Korean readable in their screenshots, the emoji font the page's buttons.
+ensure_chromium() {
+  apt_ensure /usr/bin/chromium "the browser tests" chromium fonts-noto-cjk fonts-noto-color-emoji
+}
+
+# The slide-lookup tests start Debian's Orthanc (the service itself is not
+# enabled: each test run starts its own on a free port).
+ensure_orthanc() {
+  apt_ensure /usr/sbin/Orthanc "the Orthanc tests" orthanc
 }
 
 # Create .venv with python3.11 and install a requirements file into it; skip

@@ -14,6 +14,7 @@ from aiplatform import services
 from tests.factories import StaffFactory, UserFactory
 from tests.support.browser import browser  # noqa: F401
 from tests.support.openai_server import openai_server  # noqa: F401
+from tests.support.orthanc import orthanc_server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 # The SQLite test database is a file under var/ (see settings: worker

@@ -279,3 +279,22 @@ def test_the_pipeline_analyzer_fails_a_request_whose_slide_is_missing(api_url, t
     created.refresh_from_db()
     assert created.status == RequestStatus.FAILED
     assert created.error == "SlideNotFound: slide file 'absent.svs' not found in the slide storage directory"
+
+
+def test_a_request_whose_orthanc_is_down_is_handed_back_not_failed(api_url):
+    from inference_worker.worker import PipelineAnalyzer
+
+    created = request_create(
+        requested_by=UserFactory(), orthanc_series_id="00000000-00000000-00000000-00000000-00000000"
+    )
+    worker = worker_for(api_url, None)
+    worker.config = dataclasses.replace(worker.config, orthanc_url="http://127.0.0.1:9", slide_source_retry_seconds=0.3)
+    worker.analyzer = PipelineAnalyzer(worker.config)
+
+    started = time.monotonic()
+    assert worker.run_once() is True
+
+    assert time.monotonic() - started >= 0.3, "the worker pauses before taking more work"
+    created.refresh_from_db()
+    assert (created.status, created.attempts, created.worker) == (RequestStatus.PENDING, 1, None)
+    assert "Orthanc at http://127.0.0.1:9 is not reachable" in created.message
