@@ -68,6 +68,10 @@ class PipelineAnalyzer:
             return self._pipeline.run(path, progress=progress)
 
 
+class _ShuttingDown(Exception):
+    """Raised in the analysis when the worker is told to stop at once."""
+
+
 class _Heartbeat(threading.Thread):
     """Sends the analysis' latest progress every `interval` seconds, which
     renews the lease; notes when the request is lost."""
@@ -107,11 +111,18 @@ class Worker:
         self.client = client
         self.analyzer = analyzer
         self.stopping = threading.Event()
+        self.abandoning = threading.Event()
 
     def stop(self, *_args) -> None:
-        """Claim nothing more; the request in hand is finished first."""
-        if not self.stopping.is_set():
-            log.info("stopping after the current request")
+        """Claim nothing more; the request in hand is finished first. A
+        second stop hands the request in hand back at its next progress
+        report instead, for another worker to take."""
+        if self.stopping.is_set():
+            if not self.abandoning.is_set():
+                log.info("stopping now: the current request is handed back")
+            self.abandoning.set()
+            return
+        log.info("stopping after the current request (stop again to hand it back)")
         self.stopping.set()
 
     def run_forever(self) -> None:
@@ -169,6 +180,8 @@ class Worker:
         def progress(percent: int, message: str = "") -> None:
             if heartbeat.lost is not None:
                 raise heartbeat.lost
+            if self.abandoning.is_set():
+                raise _ShuttingDown("the worker was stopped during the analysis")
             heartbeat.report(int(percent), str(message))
 
         heartbeat.start()
@@ -177,7 +190,7 @@ class Worker:
         except RequestLost as exc:
             self._dropped(request_id, exc, started)
             return
-        except SlideUnavailable as exc:
+        except (SlideUnavailable, _ShuttingDown) as exc:
             heartbeat.finished.set()
             heartbeat.join()
             self._hand_back(request_id, str(exc), started)

@@ -209,12 +209,27 @@ def test_stop_during_a_request_finishes_it_then_exits(api_url):
     first = request_create(requested_by=UserFactory(), slide_file="a.svs")
     second = request_create(requested_by=UserFactory(), slide_file="b.svs")
     worker = worker_for(api_url, None)
-    worker.analyzer = SlowAnalyzer(0.5, during=lambda step: worker.stop())
+    worker.analyzer = SlowAnalyzer(0.5, during=lambda step: step == 1 and worker.stop())
 
     worker.run_forever()
 
     statuses = sorted(PathologyRequest.objects.filter(pk__in=[first.pk, second.pk]).values_list("status", flat=True))
     assert statuses == [RequestStatus.COMPLETED, RequestStatus.PENDING]
+
+
+def test_a_second_stop_hands_the_current_request_back_then_exits(api_url):
+    created = request_create(requested_by=UserFactory(), slide_file="a.svs")
+    worker = worker_for(api_url, None)
+    worker.analyzer = SlowAnalyzer(5, during=lambda step: step in (1, 2) and worker.stop())
+
+    started = time.monotonic()
+    worker.run_forever()
+
+    assert time.monotonic() - started < 3, "the analysis was not finished"
+    assert worker.analyzer.steps == 3
+    created.refresh_from_db()
+    assert (created.status, created.attempts, created.worker) == (RequestStatus.PENDING, 1, None)
+    assert "stopped during the analysis" in created.message
 
 
 def test_an_unreachable_server_ends_run_once_with_a_clear_error():
