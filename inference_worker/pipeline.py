@@ -172,6 +172,22 @@ class Pipeline:
         report(100, "done")
         return {"result": result, "heatmap_png": heatmap_png}
 
+    def slide_features(self, slide_path: str | Path) -> torch.Tensor:
+        """The bag of features ([patches, 1024]) `run` gives CLAM for this
+        slide: for training a model on what the worker will see."""
+        cfg = self.config
+        with openslide.OpenSlide(str(slide_path)) as slide:
+            found = tissue.slide_patches(
+                slide,
+                patch_size=cfg.patch_size,
+                level=cfg.level,
+                min_tissue=cfg.min_tissue,
+                seg_downsample=SEG_DOWNSAMPLE,
+            )
+            coords = _subsample(found.coords, cfg.max_patches)
+            read = _patch_reader(slide, level=cfg.level, size=cfg.patch_size)
+            return self._features_batched(coords, read, lambda _percent, _message: None)
+
     def _features_batched(self, coords, read, report) -> torch.Tensor:
         cfg = self.config
         batches = [coords[i : i + cfg.batch_size] for i in range(0, len(coords), cfg.batch_size)]

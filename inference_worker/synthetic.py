@@ -3,14 +3,18 @@
 A slide is near-white glass with pink/purple tissue blobs (wobbly ellipses
 whose number, size and place depend on the seed). Tissue has a texture of
 "nuclei" whose size, density and colour depend on the pattern, so that the
-two patterns are two tissue classes that differ at patch scale.
+two patterns are two tissue classes that differ at patch scale. Optional
+lesions (tumour foci) are smaller wobbly blobs inside the tissue, drawn in
+pattern "b" on pattern-"a" tissue: a slide class that differs from plain "a"
+tissue in a minority of its patches, as tumour slides do.
 
 Blobs, shading and nuclei are functions of the level-0 position, so the
 levels agree with each other (a reduced level samples the nuclei rather than
 averaging them), the same arguments write the same slide, and the ground
-truth of what was drawn is available at any downsample (`tissue_mask`). Pixels are
-computed tile by tile while tifffile writes them, deflate-compressed (the
-codec libtiff, and so OpenSlide, always has; JPEG would need imagecodecs).
+truth of what was drawn is available at any downsample (`tissue_mask`,
+`lesion_mask`). Pixels are computed tile by tile while tifffile writes them,
+deflate-compressed (the codec libtiff, and so OpenSlide, always has; JPEG
+would need imagecodecs).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import tifffile
 
 TISSUES = ("blobs", "blank")
 PATTERNS = ("a", "b")
+LESION_PATTERN = "b"
 
 GLASS = (242, 240, 238)
 
@@ -49,6 +54,8 @@ _MASK64 = (1 << 64) - 1
 # The mask of a level-0 tile is evaluated on every 4th pixel and repeated:
 # boundaries 4 px coarse are invisible, and 16 times fewer arctan2 calls.
 _MASK_STEP = 4
+# Lesion radii, as a fraction of the slide's shorter side (blobs' are 0.06-0.2).
+_LESION_RADIUS = (0.06, 0.1)
 
 
 def write_svs(
@@ -61,12 +68,14 @@ def write_svs(
     tissue: str = "blobs",
     pattern: str = "a",
     seed: int = 0,
+    lesions: int = 0,
     mpp: float = 0.25,
     app_mag: int = 40,
 ) -> Path:
     """Write an Aperio SVS: one tiled RGB page per level, top-level pages,
     the first one described the way Aperio's library does, so that OpenSlide
-    opens it as vendor "aperio" with the given MPP and objective power."""
+    opens it as vendor "aperio" with the given MPP and objective power.
+    `lesions` pattern-"b" foci are drawn in pattern-"a" tissue."""
     header = (
         f"Aperio Image Library v12.0.15 \n{width}x{height} [0,0 {width}x{height}] ({tile}x{tile}) Deflate/RGB"
         f"|AppMag = {app_mag}|MPP = {mpp}"
@@ -84,6 +93,7 @@ def write_svs(
         tissue=tissue,
         pattern=pattern,
         seed=seed,
+        lesions=lesions,
         descriptions=descriptions,
         mpp=None,
     )
@@ -99,11 +109,13 @@ def write_tiled_tiff(
     tissue: str = "blobs",
     pattern: str = "a",
     seed: int = 0,
+    lesions: int = 0,
     mpp: float = 0.25,
 ) -> Path:
     """Write a generic tiled pyramidal TIFF (no description; reduced levels
     marked as such), which OpenSlide opens as vendor "generic-tiff". The MPP
-    is stored as the resolution in pixels per centimetre."""
+    is stored as the resolution in pixels per centimetre. `lesions` as for
+    write_svs."""
     return _write(
         Path(path),
         width=width,
@@ -113,6 +125,7 @@ def write_tiled_tiff(
         tissue=tissue,
         pattern=pattern,
         seed=seed,
+        lesions=lesions,
         descriptions=[None] * len(levels),
         mpp=mpp,
     )
@@ -128,11 +141,28 @@ def tissue_mask(width: int, height: int, *, downsample: float, tissue: str = "bl
     return _inside(xs, ys, _blobs(width, height, tissue, seed))
 
 
-def _check(*, tissue: str, pattern: str) -> None:
+def lesion_mask(
+    width: int, height: int, *, downsample: float, lesions: int, tissue: str = "blobs", seed: int = 0
+) -> np.ndarray:
+    """Where lesions were drawn (always within tissue), as a boolean array
+    shaped like tissue_mask's: the ground truth for where a tumour is."""
+    _check(tissue=tissue, pattern="a", lesions=lesions)
+    w, h = max(1, int(width // downsample)), max(1, int(height // downsample))
+    xs = (np.arange(w) + 0.5) * (width / w)
+    ys = (np.arange(h) + 0.5) * (height / h)
+    blobs = _blobs(width, height, tissue, seed)
+    return _inside(xs, ys, blobs) & _inside(xs, ys, _lesions(width, height, blobs, seed, lesions))
+
+
+def _check(*, tissue: str, pattern: str, lesions: int = 0) -> None:
     if tissue not in TISSUES:
         raise ValueError(f"tissue must be one of {TISSUES}, not {tissue!r}")
     if pattern not in PATTERNS:
         raise ValueError(f"pattern must be one of {PATTERNS}, not {pattern!r}")
+    if lesions < 0:
+        raise ValueError(f"lesions must be zero or more, not {lesions}")
+    if lesions and pattern == LESION_PATTERN:
+        raise ValueError(f"lesions are drawn in pattern {LESION_PATTERN!r}: on such tissue they would not show")
 
 
 def _level_dims(width: int, height: int, levels: Sequence[int]) -> list[tuple[int, int]]:
@@ -149,15 +179,17 @@ def _write(
     tissue: str,
     pattern: str,
     seed: int,
+    lesions: int,
     descriptions: list[str | None],
     mpp: float | None,
 ) -> Path:
-    _check(tissue=tissue, pattern=pattern)
+    _check(tissue=tissue, pattern=pattern, lesions=lesions)
     if tile % 16:
         raise ValueError("TIFF tiles are a multiple of 16 pixels")
     if not levels or levels[0] != 1 or any(b <= a for a, b in pairwise(levels)):
         raise ValueError("levels are increasing downsamples starting at 1")
     blobs = _blobs(width, height, tissue, seed)
+    foci = _lesions(width, height, blobs, seed, lesions)
     style = _STYLES[pattern]
     # Deflate of noisy RGB hardly shrinks it: past 4 GB only BigTIFF holds it.
     bigtiff = width * height * 3 * 1.4 > 2**32 - 2**28
@@ -167,7 +199,7 @@ def _write(
             if mpp is not None:
                 extra = {"resolution": (1e4 / (mpp * downsample),) * 2, "resolutionunit": "CENTIMETER"}
             tif.write(
-                _tiles(w, h, tile, (width / w, height / h), blobs, style, seed, index),
+                _tiles(w, h, tile, (width / w, height / h), blobs, foci, style, seed, index),
                 shape=(h, w, 3),
                 dtype=np.uint8,
                 tile=(tile, tile),
@@ -202,6 +234,39 @@ def _blobs(width: int, height: int, tissue: str, seed: int) -> np.ndarray:
                 math.cos(angle),
                 math.sin(angle),
                 rng.uniform(0.05, 0.15),
+                float(rng.integers(3, 8)),
+                rng.uniform(0, 2 * math.pi),
+            )
+        )
+    return np.array(rows)
+
+
+def _lesions(width: int, height: int, blobs: np.ndarray, seed: int, count: int) -> np.ndarray:
+    """`count` rows like _blobs', each centred well inside a blob (picked in
+    proportion to its area); a lesion near a blob's edge may reach past it."""
+    if not count or not len(blobs):
+        return np.zeros((0, 9))
+    # A generator of their own, so that the blobs stay those of the seed.
+    rng = np.random.default_rng([seed, 1])
+    side = min(width, height)
+    areas = blobs[:, 2] * blobs[:, 3]
+    rows = []
+    for _ in range(count):
+        cx, cy, rx, ry, cos, sin = blobs[rng.choice(len(blobs), p=areas / areas.sum()), :6]
+        # Within 0.6 of the blob's radii: inside it whatever its wobble (at most 0.15).
+        reach, theta = 0.6 * math.sqrt(rng.uniform()), rng.uniform(0, 2 * math.pi)
+        u, v = rx * reach * math.cos(theta), ry * reach * math.sin(theta)
+        radius = rng.uniform(*_LESION_RADIUS) * side
+        angle = rng.uniform(0, math.pi)
+        rows.append(
+            (
+                cx + u * cos - v * sin,
+                cy + u * sin + v * cos,
+                radius,
+                radius * rng.uniform(0.7, 1.0),
+                math.cos(angle),
+                math.sin(angle),
+                rng.uniform(0.05, 0.2),
                 float(rng.integers(3, 8)),
                 rng.uniform(0, 2 * math.pi),
             )
@@ -248,6 +313,7 @@ def _tiles(
     tile: int,
     scale: tuple[float, float],
     blobs: np.ndarray,
+    lesions: np.ndarray,
     style: _Style,
     seed: int,
     level: int,
@@ -258,7 +324,12 @@ def _tiles(
     glass = np.empty((tile, tile, 3), dtype=np.uint8)
     glass[...] = GLASS
     palette = _palette(style)
+    lesion_style = _STYLES[LESION_PATTERN]
+    lesion_palette = _palette(lesion_style)
     step = _MASK_STEP if max(scale) < _MASK_STEP else 1
+
+    def grow(mask: np.ndarray) -> np.ndarray:
+        return mask.repeat(step, 0).repeat(step, 1) if step > 1 else mask
 
     def render(origin: tuple[int, int]) -> np.ndarray:
         ty, tx = origin
@@ -267,13 +338,13 @@ def _tiles(
         mask = _inside(xs[::step], ys[::step], blobs)
         if not mask.any():
             return glass
-        if step > 1:
-            mask = mask.repeat(step, 0).repeat(step, 1)
-        # Stroma shaded in patches of 16 nuclei, nuclei on their cell grid.
-        shade = (_cells(xs, ys, style.cell * 16, seed * 2 + 1) * _SHADES).astype(np.uint8)
-        nuclei = _cells(xs, ys, style.cell, seed * 2) < style.density
+        colour = palette[_texture(xs, ys, style, seed)]
+        # The lesions' texture only where one reaches into the tile.
+        lesion = mask & _inside(xs[::step], ys[::step], lesions)
+        if lesion.any():
+            colour = np.where(grow(lesion)[..., None], lesion_palette[_texture(xs, ys, lesion_style, seed)], colour)
         noise = np.random.default_rng([seed, level, ty, tx]).integers(0, 2 * _NOISE + 1, (tile, tile, 1), np.uint8)
-        return np.where(mask[..., None], palette[shade * 2 + nuclei] + noise, glass)
+        return np.where(grow(mask)[..., None], colour + noise, glass)
 
     origins = [(ty, tx) for ty in range(0, h, tile) for tx in range(0, w, tile)]
     batch = 4 * (os.cpu_count() or 1)
@@ -284,6 +355,14 @@ def _tiles(
 
 _SHADES = 8
 _NOISE = 8
+
+
+def _texture(xs: np.ndarray, ys: np.ndarray, style: _Style, seed: int) -> np.ndarray:
+    """Palette indices (shade * 2 + is_nucleus) of the ys x xs points: stroma
+    shaded in patches of 16 nuclei, nuclei on their cell grid."""
+    shade = (_cells(xs, ys, style.cell * 16, seed * 2 + 1) * _SHADES).astype(np.uint8)
+    nuclei = _cells(xs, ys, style.cell, seed * 2) < style.density
+    return shade * 2 + nuclei
 
 
 def _palette(style: _Style) -> np.ndarray:

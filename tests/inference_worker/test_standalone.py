@@ -13,6 +13,7 @@ def test_the_package_imports_without_django():
         "import sys\n"
         "import inference_worker.clam, inference_worker.features, inference_worker.pipeline\n"
         "import inference_worker.slides, inference_worker.synthetic, inference_worker.tissue\n"
+        "import inference_worker.orthanc, inference_worker.dicom_wsi, inference_worker.train_demo\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
         "{'django', 'rest_framework', 'aiplatform', 'pathology', 'conversations', 'modeltrainer'})\n"
         "print(','.join(loaded))\n"

@@ -127,3 +127,53 @@ def test_levels_that_do_not_divide_the_size(tmp_path):
 def test_rejects_bad_options(tmp_path, options):
     with pytest.raises(ValueError):
         synthetic.write_svs(tmp_path / "bad.svs", width=512, height=512, **options)
+
+
+def test_lesions_are_pattern_b_drawn_where_the_mask_says_inside_tissue(tmp_path):
+    # The same blobs, noise and cells three ways: a slide with lesions is the
+    # pattern-b slide inside its lesions and the lesion-free one elsewhere.
+    def level1(name, **options):
+        path = synthetic.write_svs(tmp_path / name, width=1024, height=1024, levels=(1, 4), seed=5, **options)
+        return tifffile.imread(path, key=1)
+
+    with_lesions, plain, pattern_b = level1("l.svs", lesions=3), level1("a.svs"), level1("b.svs", pattern="b")
+    lesions = synthetic.lesion_mask(1024, 1024, downsample=4, seed=5, lesions=3)
+    tissue = synthetic.tissue_mask(1024, 1024, downsample=4, seed=5)
+
+    assert lesions.any()
+    assert not (lesions & ~tissue).any()
+    assert lesions.sum() < 0.5 * tissue.sum()
+    assert np.array_equal(with_lesions[lesions], pattern_b[lesions])
+    assert np.array_equal(with_lesions[~lesions], plain[~lesions])
+
+
+def test_lesions_at_level_0_follow_the_mask_but_for_their_edges(tmp_path):
+    path = synthetic.write_svs(tmp_path / "l.svs", width=1024, height=768, levels=(1, 4), seed=2, lesions=2)
+    plain = synthetic.write_svs(tmp_path / "a.svs", width=1024, height=768, levels=(1, 4), seed=2)
+    drawn = (tifffile.imread(path, key=0) != tifffile.imread(plain, key=0)).any(axis=2)
+    lesions = synthetic.lesion_mask(1024, 768, downsample=1, seed=2, lesions=2)
+
+    # Level 0 is drawn from masks 4 pixels coarse: only the boundaries differ.
+    assert drawn[lesions].mean() > 0.95
+    assert drawn[~lesions].mean() < 0.01
+    assert (drawn != lesions).mean() < 0.01
+
+
+def test_lesions_are_the_same_for_the_same_seed_and_none_by_default(tmp_path):
+    def mask(seed, lesions):
+        return synthetic.lesion_mask(2048, 1536, downsample=16, seed=seed, lesions=lesions)
+
+    assert np.array_equal(mask(1, 3), mask(1, 3))
+    assert not np.array_equal(mask(1, 3), mask(2, 3))
+    assert not mask(1, 0).any()
+    assert not synthetic.lesion_mask(1024, 768, downsample=4, tissue="blank", lesions=3).any()
+    # Asking for none writes the slide written before lesions existed, byte for byte.
+    default = synthetic.write_svs(tmp_path / "default.svs", width=1024, height=768, levels=(1, 4), seed=1)
+    none = synthetic.write_svs(tmp_path / "none.svs", width=1024, height=768, levels=(1, 4), seed=1, lesions=0)
+    assert default.read_bytes() == none.read_bytes()
+
+
+@pytest.mark.parametrize("options", [{"lesions": -1}, {"lesions": 2, "pattern": "b"}])
+def test_rejects_bad_lesions(tmp_path, options):
+    with pytest.raises(ValueError):
+        synthetic.write_svs(tmp_path / "bad.svs", width=512, height=512, **options)
