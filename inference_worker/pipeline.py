@@ -9,6 +9,7 @@ it builds its Pipeline from environment variables.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import math
@@ -38,6 +39,8 @@ HEATMAP_ALPHA = 0.5
 # Progress is reported when the percent grows, and at least this often
 # otherwise: it is what renews the server's lease on the request.
 PROGRESS_EVERY_S = 30.0
+CPU_BATCH_SIZE = 4
+CUDA_BATCH_SIZE = 64
 # Share of the percent scale each stage ends at.
 _SEGMENTED, _EXTRACTED, _CLASSIFIED = 5, 90, 95
 
@@ -51,7 +54,7 @@ class PipelineConfig:
     patch_size: int = 256
     level: int = 0
     min_tissue: float = 0.5
-    batch_size: int = 32
+    batch_size: int = 0  # 0: by device, see default_batch_size
     read_threads: int = 4
     extractor: str = "resnet50"  # or "tiny", the demo/test extractor
     extractor_weights: Path | None = None
@@ -68,11 +71,20 @@ class PipelineConfig:
         self.class_names = tuple(self.class_names)
         if len(self.class_names) != self.n_classes or len(set(self.class_names)) != self.n_classes:
             raise PipelineConfigError(f"class_names must be {self.n_classes} distinct names, got {self.class_names}")
-        for name in ("patch_size", "batch_size", "read_threads"):
+        for name in ("patch_size", "read_threads"):
             if getattr(self, name) < 1:
                 raise PipelineConfigError(f"{name} must be at least 1")
+        if self.batch_size < 0:
+            raise PipelineConfigError("batch_size must be at least 1 (or 0 to choose by device)")
         if self.max_patches is not None and self.max_patches < 1:
             raise PipelineConfigError("max_patches must be at least 1 (or None for all)")
+
+
+def default_batch_size(device: torch.device) -> int:
+    """Patches per extractor batch when BATCH_SIZE is not set. On a CPU,
+    small batches are faster (ResNet-50 on 2 cores: 4 to 8 patches a batch
+    beat 32 by 1.3-1.7x, bench/RESULTS.md); a GPU wants large ones."""
+    return CUDA_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE
 
 
 class Pipeline:
@@ -83,8 +95,10 @@ class Pipeline:
     declared in every result as `"untrained": true`."""
 
     def __init__(self, config: PipelineConfig, *, allow_untrained: bool = False, seed: int = 0):
-        self.config = config
         self.device = features.device_select(config.device)
+        if not config.batch_size:
+            config = dataclasses.replace(config, batch_size=default_batch_size(self.device))
+        self.config = config
         self.extractor = features.build_extractor(config.extractor, weights=config.extractor_weights, seed=seed).to(
             self.device
         )
@@ -357,7 +371,7 @@ def config_from_env() -> tuple[PipelineConfig, bool]:
     names = tuple(n.strip() for n in os.environ.get("CLASS_NAMES", "normal,tumor").split(",") if n.strip())
     config = PipelineConfig(
         patch_size=int(os.environ.get("PATCH_SIZE", "256")),
-        batch_size=int(os.environ.get("BATCH_SIZE", "32")),
+        batch_size=int(os.environ.get("BATCH_SIZE", "").strip() or 0),
         extractor=os.environ.get("FEATURE_EXTRACTOR", "resnet50").strip(),
         extractor_weights=_env_path("EXTRACTOR_WEIGHTS"),
         model_path=_env_path("MODEL_PATH"),

@@ -51,7 +51,7 @@ def test_every_seed_name_is_read():
         ({"WORKER_API_KEY": " "}, "WORKER_API_KEY is not set"),
         ({"LONG_POLL_WAIT": "soon"}, "LONG_POLL_WAIT must be an integer"),
         ({"HEARTBEAT_SECONDS": "-1"}, "HEARTBEAT_SECONDS must be at least"),
-        ({"BATCH_SIZE": "0"}, "BATCH_SIZE must be at least 1"),
+        ({"BATCH_SIZE": "-1"}, "BATCH_SIZE must be at least 0"),
         ({"POLL_INTERVAL": "x"}, "POLL_INTERVAL must be a number"),
         ({"ORTHANC_URL": "orthanc:8042"}, "ORTHANC_URL must start with http"),
     ],

@@ -4,12 +4,13 @@
 import io
 import math
 
+import numpy as np
 import openslide
 import pytest
 import torch
 from PIL import Image
 
-from inference_worker import clam, pipeline, synthetic, tissue
+from inference_worker import clam, features, pipeline, synthetic, tissue
 from inference_worker.pipeline import Pipeline, PipelineConfig, PipelineConfigError
 from inference_worker.slides import SlideNotFound
 
@@ -235,3 +236,20 @@ def test_analyse_needs_slide_storage(env, slide_path):
 
     with pytest.raises(SlideNotFound, match="SVS_STORAGE_DIR"):
         pipeline.analyse(request={"slide_file": slide_path.name}, progress=lambda p, m: None)
+
+
+def test_the_batch_size_is_chosen_by_device_unless_set():
+    chosen = Pipeline(PipelineConfig(extractor="tiny", device="cpu"), allow_untrained=True)
+    assert chosen.config.batch_size == pipeline.CPU_BATCH_SIZE
+    assert pipeline.default_batch_size(torch.device("cuda")) == pipeline.CUDA_BATCH_SIZE
+    assert Pipeline(PipelineConfig(extractor="tiny", batch_size=16), allow_untrained=True).config.batch_size == 16
+    with pytest.raises(PipelineConfigError):
+        PipelineConfig(batch_size=-1)
+
+
+def test_the_extractor_takes_channels_last_batches():
+    extractor = features.build_extractor("tiny")
+    assert extractor.features[0].weight.is_contiguous(memory_format=torch.channels_last)
+    patches = np.random.default_rng(0).integers(0, 256, (3, 64, 64, 3), dtype=np.uint8)
+    reference = features.TinyExtractor(seed=0).extract(patches)
+    assert torch.allclose(extractor.extract(patches), reference, atol=1e-5)
