@@ -243,6 +243,12 @@ class Worker:
             self.client.hand_back(request_id, reason)
         except RequestLost as exc:
             self._dropped(request_id, exc, started)
+        except ServerUnavailable:
+            raise  # the lease runs out and the request is offered again
+        except WorkerAPIError as exc:
+            # A platform that refuses hand-backs: the request fails with the reason.
+            log.warning("request %s: hand-back refused (%s)", request_id, exc)
+            self._fail(request_id, reason, started)
         self.stopping.wait(self.config.slide_source_retry_seconds)
 
     def _fail(self, request_id: str, error: str, started: float) -> None:

@@ -313,3 +313,42 @@ def test_a_request_whose_orthanc_is_down_is_handed_back_not_failed(api_url):
     created.refresh_from_db()
     assert (created.status, created.attempts, created.worker) == (RequestStatus.PENDING, 1, None)
     assert "Orthanc at http://127.0.0.1:9 is not reachable" in created.message
+
+
+def test_a_platform_that_refuses_hand_backs_gets_a_failure_instead():
+    """A stand-in for an older platform, which answers `pending` with 400:
+    the current one always takes hand-backs, so only a double can refuse."""
+    from inference_worker.client import WorkerAPIError
+    from inference_worker.slides import SlideUnavailable
+
+    class OlderPlatform:
+        base_url = "http://platform.invalid/api/pathology"
+        failed = []
+
+        def pending(self, limit, wait):
+            return [{"request_id": "r-1", "priority": 0, "slide_file": "a.svs"}]
+
+        def claim(self, request_id):
+            return True
+
+        def progress(self, request_id, percent, message=""):
+            pass
+
+        def hand_back(self, request_id, message):
+            raise WorkerAPIError("status: not a valid choice", status=400)
+
+        def fail(self, request_id, message):
+            self.failed.append((request_id, message))
+
+    class DownSource:
+        def analyze(self, request, progress):
+            raise SlideUnavailable("Orthanc at http://pacs:8042 is not reachable")
+
+    config = WorkerConfig.from_env(
+        {"DJANGO_API_URL": "http://platform.invalid/api/pathology", "WORKER_API_KEY": "k", "HEARTBEAT_SECONDS": "5"}
+    )
+    platform = OlderPlatform()
+    worker = Worker(dataclasses.replace(config, slide_source_retry_seconds=0), platform, DownSource())
+
+    assert worker.run_once() is True
+    assert platform.failed == [("r-1", "Orthanc at http://pacs:8042 is not reachable")]
