@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -53,7 +54,7 @@ import openslide
 import torch
 
 from bench.harness import _box_cpu_seconds, print_table
-from inference_worker import features, synthetic, tissue
+from inference_worker import dicom_wsi, features, synthetic, tissue
 from inference_worker.pipeline import (
     SEG_DOWNSAMPLE,
     Pipeline,
@@ -121,6 +122,11 @@ def main() -> None:
         action="store_true",
         help=f"an {QUICK_SLIDE[0]} px slide (about 280 patches), {QUICK_NAIVE_PATCHES} in the comparison",
     )
+    parser.add_argument(
+        "--dicom",
+        action="store_true",
+        help="measure the slide converted to a DICOM WSI series (JPEG tiles), as fetched from Orthanc",
+    )
     parser.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -152,7 +158,9 @@ def main() -> None:
 
     with contextlib.ExitStack() as stack:
         directory = args.slides_dir or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="iw-bench-")))
-        report["slide"] = slide = _slide(directory, width=args.width, height=args.height, seed=args.seed)
+        report["slide"] = slide = _slide(
+            directory, width=args.width, height=args.height, seed=args.seed, dicom=args.dicom
+        )
         print(
             f"slide: {slide['path']} ({args.width} x {args.height} px, seed {args.seed}, levels 1/4/16): "
             f"{slide['tissue_patches']:,} tissue patches of 256 px at level 0; "
@@ -220,8 +228,9 @@ def _print_device(info: dict) -> None:
     print(line)
 
 
-def _slide(directory: Path, *, width: int, height: int, seed: int) -> dict:
-    """The synthetic slide (written unless `directory` already holds it) and its tissue patch count."""
+def _slide(directory: Path, *, width: int, height: int, seed: int, dicom: bool = False) -> dict:
+    """The synthetic slide (written unless `directory` already holds it), as
+    a DICOM WSI series with `dicom`, and its tissue patch count."""
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"synthetic-{width}x{height}-seed{seed}.svs"
     write_s = None
@@ -232,9 +241,21 @@ def _slide(directory: Path, *, width: int, height: int, seed: int) -> dict:
             synthetic.write_svs(partial, width=width, height=height, seed=seed)
         partial.rename(path)
         write_s = round(span.seconds, 1)
+    if dicom:
+        series = directory / f"{path.stem}-dicom"
+        if not (series / "level-0.dcm").exists():
+            print("writing it as a DICOM WSI series ...", flush=True)
+            partial = series.with_name(series.name + ".partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            with timed() as span:
+                dicom_wsi.write_series(path, partial)
+            partial.rename(series)
+            write_s = round((write_s or 0) + span.seconds, 1)
+        path = series / "level-0.dcm"
     with openslide.OpenSlide(str(path)) as handle:
         found = tissue.slide_patches(handle, patch_size=256, level=0, seg_downsample=SEG_DOWNSAMPLE)
-    return {"path": str(path), "bytes": path.stat().st_size, "write_s": write_s, "tissue_patches": len(found.coords)}
+    size = sum(f.stat().st_size for f in path.parent.glob("*.dcm")) if dicom else path.stat().st_size
+    return {"path": str(path), "bytes": size, "write_s": write_s, "tissue_patches": len(found.coords)}
 
 
 # --- One extractor ---------------------------------------------------------------
