@@ -60,7 +60,6 @@ from inference_worker.pipeline import (
     Pipeline,
     PipelineConfig,
     _patch_reader,
-    _subsample,
     default_batch_size,
 )
 
@@ -328,14 +327,8 @@ def _stage_apart(pipeline: Pipeline, slide: Path, *, patches: int) -> dict:
     def reading(threads: int) -> tuple[dict, list[np.ndarray]]:
         # A fresh handle each time, so OpenSlide's tile cache starts as cold as in a run.
         with openslide.OpenSlide(str(slide)) as handle:
-            found = tissue.slide_patches(
-                handle,
-                patch_size=cfg.patch_size,
-                level=cfg.level,
-                min_tissue=cfg.min_tissue,
-                seg_downsample=SEG_DOWNSAMPLE,
-            )
-            coords = _subsample(found.coords, patches)
+            cfg.max_patches = patches
+            _found, coords = pipeline.tissue_patches(handle)
             read = _patch_reader(handle, level=cfg.level, size=cfg.patch_size)
             with timed() as span:
                 if threads == 1:

@@ -132,17 +132,7 @@ class Pipeline:
 
         report(0, "opening the slide")
         with openslide.OpenSlide(str(slide_path)) as slide:
-            try:
-                found = tissue.slide_patches(
-                    slide,
-                    patch_size=cfg.patch_size,
-                    level=cfg.level,
-                    min_tissue=cfg.min_tissue,
-                    seg_downsample=SEG_DOWNSAMPLE,
-                )
-            except tissue.NoTissue as exc:
-                raise tissue.NoTissue(f"no tissue found: {exc}") from exc
-            coords = _subsample(found.coords, cfg.max_patches)
+            found, coords = self.tissue_patches(slide)
             thumbnail = _thumbnail(slide)
             size0 = round(cfg.patch_size * slide.level_downsamples[cfg.level])
             lap("segmentation")
@@ -186,11 +176,11 @@ class Pipeline:
         report(100, "done")
         return {"result": result, "heatmap_png": heatmap_png}
 
-    def slide_features(self, slide_path: str | Path) -> torch.Tensor:
-        """The bag of features ([patches, 1024]) `run` gives CLAM for this
-        slide: for training a model on what the worker will see."""
+    def tissue_patches(self, slide: openslide.OpenSlide) -> tuple[tissue.TissuePatches, list[tuple[int, int]]]:
+        """The slide's segmentation and the patches `run` analyses (at most
+        `max_patches`). Raises tissue.NoTissue on a slide without tissue."""
         cfg = self.config
-        with openslide.OpenSlide(str(slide_path)) as slide:
+        try:
             found = tissue.slide_patches(
                 slide,
                 patch_size=cfg.patch_size,
@@ -198,7 +188,16 @@ class Pipeline:
                 min_tissue=cfg.min_tissue,
                 seg_downsample=SEG_DOWNSAMPLE,
             )
-            coords = _subsample(found.coords, cfg.max_patches)
+        except tissue.NoTissue as exc:
+            raise tissue.NoTissue(f"no tissue found: {exc}") from exc
+        return found, _subsample(found.coords, cfg.max_patches)
+
+    def slide_features(self, slide_path: str | Path) -> torch.Tensor:
+        """The bag of features ([patches, 1024]) `run` gives CLAM for this
+        slide: for training a model on what the worker will see."""
+        cfg = self.config
+        with openslide.OpenSlide(str(slide_path)) as slide:
+            _found, coords = self.tissue_patches(slide)
             read = _patch_reader(slide, level=cfg.level, size=cfg.patch_size)
             return self._features_batched(coords, read, lambda _percent, _message: None)
 

@@ -108,6 +108,7 @@ class SlideSource:
         return find_slide_file(name, storage_dir=self.storage_dir)
 
     def _from_orthanc(self, instance_id: str, series_id: str, tried: list[str]) -> Located:
+        instances = None  # the series' instance ids, once fetched
         if instance_id:
             instance_id = orthanc_id_check(instance_id, "orthanc_instance_id")
             series_id = self.orthanc.instance(instance_id)["ParentSeries"]
@@ -118,9 +119,9 @@ class SlideSource:
             if not instances:
                 raise OrthancNotFound(f"Orthanc series {series_id} holds no instances")
             first = instances[0]
-        metadata = self.orthanc.instance_metadata(first)
+        metadata = {first: self.orthanc.instance_metadata(first)}
 
-        for name, where in self._references(first, metadata):
+        for name, where in self._references(first, metadata[first]):
             try:
                 path = self._file(name)
             except SlideNotFound as exc:
@@ -128,7 +129,9 @@ class SlideSource:
                 continue
             return Located(path=path, how=f"{path.name} in the slide storage directory, named by {where}")
 
-        wsi = self._wsi_instances(series_id)
+        if instances is None:
+            instances = self.orthanc.series(series_id).get("Instances") or []
+        wsi = self._wsi_instances(instances, metadata)
         if wsi:
             return Located(dicom_instances=wsi, how=f"DICOM WSI series {series_id} ({len(wsi)} files) from Orthanc")
         tried.append(f"Orthanc series {series_id} is not a DICOM WSI and names no slide file this worker has")
@@ -145,11 +148,12 @@ class SlideSource:
             if isinstance(value, str) and value.strip().lower().endswith(SLIDE_EXTENSIONS):
                 yield _last_part(value.strip()), f"DICOM tag {tag} of instance {instance_id}"
 
-    def _wsi_instances(self, series_id: str) -> tuple[str, ...]:
-        """The series' VL Whole Slide Microscopy instances, in series order."""
+    def _wsi_instances(self, instances: list[str], known: dict[str, Mapping]) -> tuple[str, ...]:
+        """Those of `instances` that are VL Whole Slide Microscopy images, in
+        series order; `known` holds metadata already fetched, by instance id."""
         rows = []
-        for instance_id in self.orthanc.series(series_id).get("Instances") or []:
-            metadata = self.orthanc.instance_metadata(instance_id)
+        for instance_id in instances:
+            metadata = known.get(instance_id) or self.orthanc.instance_metadata(instance_id)
             if metadata.get("SopClassUid") == WSI_SOP_CLASS:
                 rows.append((int(metadata.get("IndexInSeries") or 0), instance_id))
         return tuple(instance_id for _, instance_id in sorted(rows))
