@@ -408,6 +408,7 @@ def analyse(*, request: dict, progress: Progress) -> dict:
         orthanc_user=os.environ.get("ORTHANC_USER", ""),
         orthanc_password=os.environ.get("ORTHANC_PASSWORD", ""),
         download_dir=os.environ.get("SLIDE_DOWNLOAD_DIR", "").strip(),
+        max_download_mb=int(os.environ.get("SLIDE_DOWNLOAD_MAX_MB", "").strip() or 20 * 1024),
     )
     with source.open(request, progress) as path:
         return pipeline_from_env().run(path, progress=progress)
