@@ -21,14 +21,6 @@ RESULT = {
 }
 
 
-@pytest.fixture
-def api_url(live_server, transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PATHOLOGY_LONG_POLL_MAX_SECONDS = 1
-    settings.PATHOLOGY_POLL_SECONDS = 0.05
-    return f"{live_server.url}/api/pathology"
-
-
 def client_for(api_url, name="lab-1", **kwargs):
     _key, secret = api_key_create(name=name, scopes=["worker"])
     options = {"timeout": 10, "retries": 1, "backoff": 0.01, **kwargs}

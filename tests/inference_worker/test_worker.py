@@ -59,14 +59,6 @@ class SlowAnalyzer:
         return {"result": RESULT, "heatmap_png": png()}
 
 
-@pytest.fixture
-def api_url(live_server, transactional_db, settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path / "media"
-    settings.PATHOLOGY_LONG_POLL_MAX_SECONDS = 1
-    settings.PATHOLOGY_POLL_SECONDS = 0.05
-    return f"{live_server.url}/api/pathology"
-
-
 def worker_for(api_url, analyzer, name="lab-1", heartbeat=0.2):
     _key, secret = api_key_create(name=name, scopes=["worker"])
     config = WorkerConfig.from_env(
