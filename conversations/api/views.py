@@ -70,7 +70,7 @@ class VisibleLogsMixin:
 @extend_schema_view(
     list=extend_schema(
         tags=["conversations"],
-        summary="Logs, newest first (cursor pagination; `limit` 1-1000)",
+        summary="Logs, newest first (cursor pagination, or `offset`; `limit` 1-1000)",
         description="Rows leave out the error message, the sources and the feedback tags: read them in the detail.",
     ),
     retrieve=extend_schema(tags=["conversations"]),
@@ -84,6 +84,8 @@ class ConversationLogViewSet(VisibleLogsMixin, mixins.DestroyModelMixin, viewset
     filterset_class = ConversationLogFilterSet
     ordering_fields = ["created_at", "latency_ms", "id"]
     pagination_class = StandardCursorPagination
+    # The search's match id is the log id: an offset page needs no tie-breaker.
+    unique_ordering_fields = (search.MATCH_ID,)
 
     def get_queryset(self):
         queryset = super().get_queryset()
