@@ -97,6 +97,38 @@ def test_date_bounds_accept_instants(staff_client, make_log):
     assert ids[-1] == later.pk and len(ids) == 1
 
 
+@pytest.mark.parametrize(
+    ("path", "date_from", "date_to"),
+    [
+        ("", "2026-11-23", "2026-11-22"),
+        ("", "2026-11-22T12:00:00+09:00", "2026-11-22T11:59:59+09:00"),
+        # date_to as a date ends at that day's end, so the next midnight is past it.
+        ("", "2026-11-23T00:00:00+09:00", "2026-11-22"),
+        ("/export/csv", "2026-11-23", "2026-11-22"),
+        ("/export/jsonl", "2026-11-23", "2026-11-22"),
+    ],
+)
+def test_inverted_date_range_is_400_naming_both_fields(staff_client, make_log, path, date_from, date_to):
+    make_log()
+
+    response = staff_client.get(URL + path, {"date_from": date_from, "date_to": date_to})
+
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {"date_from", "date_to"}
+    assert "date_from" in fields["date_to"][0] and "date_to" in fields["date_from"][0]
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to"),
+    [("2026-11-22", "2026-11-22"), ("2026-11-22T12:00:00+09:00", "2026-11-22T12:00:00+09:00")],
+)
+def test_a_range_of_one_day_or_one_instant_is_not_inverted(staff_client, db, date_from, date_to):
+    response = staff_client.get(URL, {"date_from": date_from, "date_to": date_to})
+
+    assert response.status_code == 200
+
+
 def test_status_and_session_filters(staff_client, make_log):
     failed = make_log(status="failed", error="timeout", session_id="s-1")
     make_log(session_id="s-1")
