@@ -91,3 +91,15 @@ def test_unknown_task_is_404_naming_the_task_id(staff_client):
 @pytest.mark.django_db
 def test_task_endpoints_are_staff_only(owner_client):
     assert owner_client.post("/api/system/tasks/selfcheck/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_task_times_and_the_selfcheck_ran_at_are_seoul_times(staff_client, settings):
+    # The in-process backend runs the task at once, so its answer holds every time.
+    settings.TASKS = {"default": settings.TASK_BACKENDS_AVAILABLE["immediate"]}
+
+    body = staff_client.post("/api/system/tasks/selfcheck/").json()
+
+    assert body["status"] == "SUCCESSFUL"
+    times = [body["enqueued_at"], body["started_at"], body["finished_at"], body["return_value"]["ran_at"]]
+    assert all(text.endswith("+09:00") for text in times), times
