@@ -91,9 +91,8 @@ class ConversationLogFilterForm(forms.Form):
             and (start.value >= end.value if end.is_date else start.value > end.value)
         ):
             # An inverted range would answer an empty list that looks like "no logs".
-            message = _("date_from must not be after date_to.")
-            self.add_error("date_from", message)
-            self.add_error("date_to", message)
+            self.add_error("date_from", _("Must not be after date_to."))
+            self.add_error("date_to", _("Must not be before date_from."))
         return cleaned
 
 
