@@ -119,6 +119,19 @@ def test_inverted_date_range_is_400_naming_both_fields(staff_client, make_log, p
     assert "date_from" in fields["date_to"][0] and "date_to" in fields["date_from"][0]
 
 
+def test_inverted_date_range_is_explained_in_the_callers_language(staff_client, db):
+    params = {"date_from": "2026-11-23", "date_to": "2026-11-22"}
+
+    english = staff_client.get(URL, params).json()["error"]
+    korean = staff_client.get(URL, params, HTTP_ACCEPT_LANGUAGE="ko").json()["error"]
+
+    assert english["message"] == "date_from: Must not be after date_to."
+    assert korean["fields"] == {
+        "date_from": ["date_to보다 늦을 수 없습니다."],
+        "date_to": ["date_from보다 이를 수 없습니다."],
+    }
+
+
 @pytest.mark.parametrize(
     ("date_from", "date_to"),
     [("2026-11-22", "2026-11-22"), ("2026-11-22T12:00:00+09:00", "2026-11-22T12:00:00+09:00")],
@@ -201,7 +214,7 @@ def test_offset_with_a_cursor_is_400_naming_offset(staff_client, make_log):
     response = staff_client.get(cursor_url + "&offset=1")
 
     assert response.status_code == 400
-    assert "offset" in response.json()["error"]["fields"]
+    assert response.json()["error"]["fields"] == {"offset": ["Use either cursor or offset, not both."]}
 
 
 @pytest.mark.parametrize(
