@@ -4,7 +4,7 @@
 A reader who searches for one form of a word expects the others, so the
 stored text and the query are reduced to the same stem. Only inflections
 are folded (plural and third-person -s, -ed, -ing), the first steps of
-Porter's algorithm (1a, 1b, 1c and the final -e of 5a, with Porter2's rule
+Porter's algorithm (1a, 1b, 1c and 5, the final -e and -ll, with Porter2's rule
 for -y and -ied). Derivations (-ation, -ness, -ize, ...) are left alone:
 folding `general` and `generous` together, as a full stemmer does, costs
 precision that no reader asked for. The stems need not be words, only the
@@ -156,6 +156,9 @@ def _final_y_and_e(word: str) -> str:
         m = _measure(stem)
         if m > 1 or (m == 1 and not _ends_cvc(stem)):
             word = stem
+    # Porter 5b: cancelled -> cancell -> cancel, as cancel; fill stays fill.
+    if word.endswith("ll") and _measure(word[:-1]) > 1:
+        word = word[:-1]
     return word
 
 

@@ -300,6 +300,34 @@ def _unknown_compound_parts(form: str) -> list[str]:
     return [form]
 
 
+def _analysis(word: str):
+    """Kiwi's best analysis of a word, or its best well-formed one when the
+    best is ill-formed."""
+    tokens = kiwi().tokenize(word)
+    if _ill_formed(tokens):
+        for candidate, _score in kiwi().analyze(word, top_n=_ALTERNATIVES):
+            if not _ill_formed(candidate):
+                return candidate
+    return tokens
+
+
+@lru_cache(maxsize=50_000)
+def _noun_parts(form: str) -> list[str]:
+    """The parts of a noun as Kiwi splits it on its own (비밀번호 -> 비밀,
+    번호), else of an unknown compound (see _unknown_compound_parts), else
+    [form]. Kiwi splits a compound or not depending on what follows it
+    (비밀번호에서 stays whole, 비밀번호 변경 does not), and a term must not
+    depend on its neighbours, so every noun is reduced to its own parts."""
+    if len(form) < 3 or not _HANGUL.match(form):
+        return [form]
+    tokens = _analysis(form)
+    if len(tokens) > 1 and all(token.tag in _NOUN_TAGS for token in tokens):
+        return [token.form for token in tokens]
+    if len(tokens) == 1 and tokens[0].id == _UNKNOWN_NOUN_ID and len(form) >= 4:
+        return _unknown_compound_parts(form)
+    return [form]
+
+
 @lru_cache(maxsize=200_000)
 def _word_search_terms(word: str) -> tuple[str, ...]:
     """Search terms of one space-separated word: its content morphemes as
@@ -309,23 +337,19 @@ def _word_search_terms(word: str) -> tuple[str, ...]:
     that a part of a compound finds the compound (로그 finds 대화로그)."""
     if not _NEEDS_KIWI.search(word):
         return tuple(english.stem(_normalise_latin(w)) for w in _LATIN_WORD.findall(word.lower()))
-    tokens = kiwi().tokenize(word)
-    if _ill_formed(tokens):
-        for candidate, _score in kiwi().analyze(word, top_n=_ALTERNATIVES):
-            if not _ill_formed(candidate):
-                tokens = candidate
-                break
+    tokens = _analysis(word)
     out = []
     for token in tokens:
-        if token.tag == "SL":
+        form = token.form.lower()
+        if token.tag == "NNP" and form[-1] in "이가" and _known_noun(form[:-1]):
+            # A name where a noun and its subject particle fit (수정이 is
+            # 수정 + 이 far more often than someone called 수정이).
+            out.extend(_noun_parts(form[:-1]))
+        elif token.tag == "SL":
             out.extend(english.stem(_normalise_latin(w)) for w in _LATIN_WORD.findall(token.form.lower()))
         # Irregular stems carry their class after a dash (새롭 VA-I, 걷 VV-I).
         elif token.tag.split("-")[0] in _SEARCH_TAGS:
-            form = token.form.lower()
-            if token.tag in _NOUN_TAGS and token.id == _UNKNOWN_NOUN_ID and len(form) >= 4 and _HANGUL.match(form):
-                out.extend(_unknown_compound_parts(form))
-            else:
-                out.append(form)
+            out.extend(_noun_parts(form) if token.tag in _NOUN_TAGS else [form])
     return tuple(term for term in out if term)
 
 
