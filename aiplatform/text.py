@@ -264,6 +264,9 @@ def _morphemes(text: str, tags: set[str]) -> list[str]:
 _UNKNOWN_NOUN_ID = 2
 _NOUN_TAGS = {"NNG", "NNP"}
 _HANGUL = re.compile(r"^[가-힣]+$")
+# Verbs that turn the noun before them into a verb, like 하다 and 되다
+# (XSV, never kept): 발급받다 is found under 발급.
+_LIGHT_VERBS = {"받", "시키", "당하", "드리"}
 # Candidates asked of Kiwi when its best analysis of a word is ill-formed.
 _ALTERNATIVES = 6
 
@@ -339,8 +342,11 @@ def _word_search_terms(word: str) -> tuple[str, ...]:
         return tuple(english.stem(_normalise_latin(w)) for w in _LATIN_WORD.findall(word.lower()))
     tokens = _analysis(word)
     out = []
-    for token in tokens:
+    for previous, token in zip([None, *tokens], tokens, strict=False):
         form = token.form.lower()
+        if previous is not None and previous.tag == "NNG" and form in _LIGHT_VERBS and token.tag.startswith("VV"):
+            # 발급받다, 승인시키다: the noun carries the meaning, as in 발급하다.
+            continue
         if token.tag == "NNP" and form[-1] in "이가" and _known_noun(form[:-1]):
             # A name where a noun and its subject particle fit (수정이 is
             # 수정 + 이 far more often than someone called 수정이).
