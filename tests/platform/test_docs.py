@@ -36,7 +36,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -183,7 +182,8 @@ def _all_keys(value) -> set[str]:
 
 
 def _error_code(value) -> str | None:
-    return value.get("error", {}).get("code") if isinstance(value, dict) and isinstance(value.get("error"), dict) else None
+    error = value.get("error") if isinstance(value, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
 
 
 # The curl every example calls: the real one, with its status and answer
@@ -316,7 +316,7 @@ def test_expectations_are_read():
         guide=Path("x.md"),
         line=1,
         text=(
-            "X=$(curl -s a \\\n   -d '{\"q\": 1}')\n# -> 201 {\"created\": [],\n#     \"rejected\": []}\n"
+            'X=$(curl -s a \\\n   -d \'{"q": 1}\')\n# -> 201 {"created": [],\n#     "rejected": []}\n'
             "curl -s b   # trailing\n# not an expectation\ncurl -s c\n"
             '# -> 409 {"error": {"code": "not_holder"}}\n'
         ),
@@ -414,4 +414,3 @@ def _check(status: int, body: bytes, want: Expectation) -> list[str]:
     if want.code and _error_code(answer) not in (None, want.code):
         problems.append(f'"code" {_error_code(answer)!r}, the guide says {want.code!r}')
     return problems
-
