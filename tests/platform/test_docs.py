@@ -327,14 +327,12 @@ def test_expectations_are_read():
     assert got[2].code == "not_holder"
 
 
-@pytest.mark.parametrize("guide", GUIDES, ids=[g.relative_to(ROOT).as_posix() for g in GUIDES])
-def test_guide_examples_run(guide, platform, tmp_path):
-    setup = _setup_block()
-    blocks = [block for block in blocks_of(guide) if not block.skip and not block.setup]
-    if not blocks:
-        pytest.skip(f"{guide.name} has no shell example to run")
-    run = [setup, *blocks]
-    script = ["set -euo pipefail", HARNESS, f'cd "{platform["work"]}"']
+def _run_blocks(
+    run: list[Block], work: Path, env: dict, out: Path, *, prelude: str = "", epilogue: str = ""
+) -> list[str]:
+    """Run the blocks in order in one bash (set -euo pipefail) with the
+    wrapped curl; returns the problems found, empty when all is well."""
+    script = ["set -euo pipefail", HARNESS, f'cd "{work}"', prelude]
     for n, block in enumerate(run):
         script += [
             f"DOCS_BLOCK={n}",
@@ -343,14 +341,12 @@ def test_guide_examples_run(guide, platform, tmp_path):
             block.text,
             f'}} >"$DOCS_DIR/block-{n}.out" 2>&1',
         ]
-    script.append('echo done >"$DOCS_DIR/finished"')
-    (tmp_path / "calls.tsv").write_text("")
-    (tmp_path / "script.sh").write_text("\n".join(script) + "\n")
-    env = {**platform["env"], "DOCS_DIR": str(tmp_path), "DOCS_CALLS": str(tmp_path / "calls.tsv")}
-
+    script += [epilogue, 'echo done >"$DOCS_DIR/finished"']
+    (out / "calls.tsv").write_text("")
+    (out / "script.sh").write_text("\n".join(script) + "\n")
     done = subprocess.run(
-        ["bash", str(tmp_path / "script.sh")],
-        env=env,
+        ["bash", str(out / "script.sh")],
+        env={**env, "DOCS_DIR": str(out), "DOCS_CALLS": str(out / "calls.tsv")},
         capture_output=True,
         text=True,
         timeout=BLOCK_SECONDS * 2,
@@ -359,17 +355,18 @@ def test_guide_examples_run(guide, platform, tmp_path):
 
     def where(n: int) -> str:
         block = run[n]
-        out = tmp_path / f"block-{n}.out"
-        output = out.read_text(errors="replace")[-4000:] if out.exists() else ""
-        return f"{block.guide.relative_to(ROOT)}:{block.line}\n--- block ---\n{block.text}--- output ---\n{output}"
+        output = out / f"block-{n}.out"
+        text = output.read_text(errors="replace")[-4000:] if output.exists() else ""
+        return f"{block.guide.relative_to(ROOT)}:{block.line}\n--- block ---\n{block.text}--- output ---\n{text}"
 
     if done.returncode != 0:
-        started = int((tmp_path / "started").read_text())
-        pytest.fail(f"exit {done.returncode} in {where(started)}\n{done.stderr[-2000:]}")
-    assert (tmp_path / "finished").exists()
+        started = int((out / "started").read_text()) if (out / "started").exists() else 0
+        return [f"exit {done.returncode} in {where(started)}\n{done.stderr[-2000:]}"]
+    if not (out / "finished").exists():
+        return [f"the script stopped early:\n{done.stderr[-2000:]}"]
 
     calls: dict[int, list[tuple[int, int]]] = {}
-    for row in (tmp_path / "calls.tsv").read_text().splitlines():
+    for row in (out / "calls.tsv").read_text().splitlines():
         block_n, call_n, status, _rc = row.split("\t")
         calls.setdefault(int(block_n), []).append((int(call_n), int(status)))
     problems = []
@@ -377,17 +374,47 @@ def test_guide_examples_run(guide, platform, tmp_path):
         made = calls.get(n, [])
         expected = expectations_of(block)
         if expected is None:  # a loop: only no server errors
-            problems += [f"call {c}: HTTP {s}" for c, s in made if s >= 500 or s == 0]
+            problems += [f"{where(n)}\ncall {c}: HTTP {s}" for c, s in made if s >= 500 or s == 0]
             continue
         if len(made) != len(expected):
             problems.append(f"{where(n)}\n{len(made)} curl calls made, {len(expected)} written")
             continue
         for (call_n, status), want in zip(made, expected, strict=True):
-            body_file = tmp_path / f"call-{call_n}.body"
+            body_file = out / f"call-{call_n}.body"
             problems += [
                 f"{where(n)}\ncall {call_n}: {problem}"
                 for problem in _check(status, body_file.read_bytes() if body_file.exists() else b"", want)
             ]
+    return problems
+
+
+@pytest.fixture(scope="module")
+def example_variables(platform, tmp_path_factory) -> Path:
+    """The setup block run once, as a reader runs it first; what it defines
+    (a file of `declare` lines) is sourced before each guide's blocks."""
+    setup = _setup_block()
+    names = sorted(set(re.findall(r"^([A-Za-z_][A-Za-z0-9_]*)=", setup.text, re.MULTILINE)))
+    out = tmp_path_factory.mktemp("docs-setup")
+    variables = out / "variables.sh"
+    problems = _run_blocks(
+        [setup], platform["work"], platform["env"], out, epilogue=f'declare -p {" ".join(names)} >"{variables}"'
+    )
+    assert not problems, "\n\n".join(problems)
+    return variables
+
+
+def test_setup_block_defines_the_variables(example_variables):
+    text = example_variables.read_text()
+    for name in ("BASE", "KEY", "USER_KEY", "J"):
+        assert f" {name}=" in text
+
+
+@pytest.mark.parametrize("guide", GUIDES, ids=[g.relative_to(ROOT).as_posix() for g in GUIDES])
+def test_guide_examples_run(guide, platform, example_variables, tmp_path):
+    blocks = [block for block in blocks_of(guide) if not block.skip and not block.setup]
+    if not blocks:
+        pytest.skip(f"{guide.name} has no shell example to run (its blocks are marked skip)")
+    problems = _run_blocks(blocks, platform["work"], platform["env"], tmp_path, prelude=f'source "{example_variables}"')
     assert not problems, "\n\n".join(problems)
 
 
