@@ -36,8 +36,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 
 GUIDES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -311,6 +309,41 @@ def test_markers_and_setup_block():
     assert first.skip  # it serves forever
 
 
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def _anchors(guide: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces as -."""
+    headings = re.findall(r"^#{1,6} (.+)$", guide.read_text(encoding="utf-8"), re.MULTILINE)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in headings}
+
+
+@pytest.mark.parametrize("guide", GUIDES, ids=[g.relative_to(ROOT).as_posix() for g in GUIDES])
+def test_links_between_guides_resolve(guide):
+    text = re.sub(r"```.*?```", "", guide.read_text(encoding="utf-8"), flags=re.DOTALL)
+    for target in LINK.findall(text):
+        if re.match(r"[a-z]+:", target):
+            continue
+        path, _, anchor = target.partition("#")
+        file = (guide.parent / path).resolve() if path else guide
+        assert file.exists(), f"{guide.name}: {target} does not exist"
+        if anchor and file.suffix == ".md":
+            assert anchor in _anchors(file), f"{guide.name}: no heading #{anchor} in {file.name}"
+
+
+def test_guides_name_only_what_exists():
+    """The README once listed apps and endpoints (stories, monitoring,
+    backups, /metrics) before they existed: name only what the project has."""
+    urls = (ROOT / "aiplatform" / "urls.py").read_text()
+    for guide in GUIDES:
+        text = guide.read_text(encoding="utf-8").lower().replace("monitoring:control", "")
+        for app in ("stories", "monitoring", "backups"):
+            if not (ROOT / app).is_dir():
+                assert app not in text, f"{guide.name} mentions {app}, which is not here"
+        if 'path("metrics' not in urls:
+            assert not re.search(r"(?<![\w/])/metrics\b", text), f"{guide.name} mentions /metrics"
+
+
 def test_expectations_are_read():
     block = Block(
         guide=Path("x.md"),
@@ -403,12 +436,14 @@ def example_variables(platform, tmp_path_factory) -> Path:
     return variables
 
 
+@pytest.mark.slow
 def test_setup_block_defines_the_variables(example_variables):
     text = example_variables.read_text()
     for name in ("BASE", "KEY", "USER_KEY", "J"):
         assert f" {name}=" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("guide", GUIDES, ids=[g.relative_to(ROOT).as_posix() for g in GUIDES])
 def test_guide_examples_run(guide, platform, example_variables, tmp_path):
     blocks = [block for block in blocks_of(guide) if not block.skip and not block.setup]
