@@ -344,6 +344,15 @@ def test_guides_name_only_what_exists():
             assert not re.search(r"(?<![\w/])/metrics\b", text), f"{guide.name} mentions /metrics"
 
 
+def test_every_setting_is_in_the_table():
+    """A variable settings.py reads and docs/platform.md does not list is a
+    setting nobody can find."""
+    read = set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z][A-Z0-9_]+)"', (ROOT / "aiplatform" / "settings.py").read_text()))
+    table = (ROOT / "docs" / "platform.md").read_text(encoding="utf-8")
+    assert read, "no env(...) calls found: has settings.py changed the way it reads variables?"
+    assert sorted(name for name in read if f"`{name}`" not in table) == []
+
+
 def test_expectations_are_read():
     block = Block(
         guide=Path("x.md"),
