@@ -1,6 +1,6 @@
 """Settings for AI Platform, read from the environment (12-factor).
 
-Every variable is listed with its default in the README ("Configuration").
+Every variable is listed with its default in docs/platform.md ("Configuration").
 A `.env` file next to `manage.py` is read when present; real environment
 variables win over it.
 """
