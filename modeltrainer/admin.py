@@ -1,9 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from aiplatform.errors import DomainError
 
+from . import selectors
 from .models import ModelVersion, TrainingExample
 from .services import versions
 from .services.examples import text_digest
@@ -30,6 +32,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "active_mark",
         "accuracy",
         "macro_f1",
+        "activation_result",
         "example_count",
         "algorithm",
         "tokenizer",
@@ -38,13 +41,31 @@ class ModelVersionAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "algorithm", "tokenizer")
     actions = [activate_version]
-    readonly_fields = [field.name for field in ModelVersion._meta.fields] + ["per_label"]
+    readonly_fields = [field.name for field in ModelVersion._meta.fields] + [
+        "per_label",
+        "activation_result",
+        "activation_reason",
+    ]
     fieldsets = (
-        (None, {"fields": ("number", "status", "active", "progress", "stage", "error")}),
+        (
+            None,
+            {
+                "fields": (
+                    "number",
+                    "status",
+                    "active",
+                    "activation_result",
+                    "activation_reason",
+                    "progress",
+                    "stage",
+                    "error",
+                )
+            },
+        ),
         ("지표", {"fields": ("per_label", "metrics")}),
         (
             "학습 설정",
-            {"fields": ("algorithm", "tokenizer", "params", "activate_when_ready", "trigger", "triggered_by")},
+            {"fields": ("algorithm", "tokenizer", "params", "activation_requested", "trigger", "triggered_by")},
         ),
         (
             "데이터 계보",
@@ -86,6 +107,14 @@ class ModelVersionAdmin(admin.ModelAdmin):
     @admin.display(description="활성", boolean=True)
     def active_mark(self, obj):
         return bool(obj.active)
+
+    @admin.display(description=_("activation decision"))
+    def activation_result(self, obj):
+        return selectors.activation_view(obj)["result_label"] or "-"
+
+    @admin.display(description=_("why"))
+    def activation_reason(self, obj):
+        return selectors.activation_view(obj)["reason"] or "-"
 
     @admin.display(description="정확도")
     def accuracy(self, obj):

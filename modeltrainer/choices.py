@@ -1,4 +1,5 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ExampleSource(models.TextChoices):
@@ -14,6 +15,29 @@ class VersionStatus(models.TextChoices):
     TRAINING = "training", "학습 중"
     READY = "ready", "준비됨"
     FAILED = "failed", "실패"
+
+
+class ActivationRequest(models.TextChoices):
+    """What a training asks for its version once it is ready."""
+
+    # Activated unless its held-out macro F1 is worse than the active
+    # version's by more than MODEL_ACTIVATE_TOLERANCE (or none is active).
+    IF_BETTER = "if_better", _("If not worse than the active version")
+    ALWAYS = "always", _("Always (forced)")
+    NEVER = "never", _("Never (activate by hand)")
+
+
+class ActivationResult(models.TextChoices):
+    """What became of that request. A version kept out is recorded as
+    `kept_active_v<N>` (N: the version that stayed active), so the value
+    alone says which one serves; KEPT_ACTIVE is its prefix."""
+
+    PENDING = "pending", _("Pending (not trained yet)")
+    ACTIVATED = "activated", _("Activated")
+    KEPT_ACTIVE = "kept_active", _("Kept the active version")
+    NOT_REQUESTED = "not_requested", _("Not activated (not requested)")
+    TRAINING_FAILED = "training_failed", _("Not activated (training failed)")
+    ACTIVATION_FAILED = "activation_failed", _("Not activated (model file rejected)")
 
 
 class Algorithm(models.TextChoices):

@@ -1,8 +1,9 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
-from .choices import Algorithm, ExampleSource, Tokenizer, Trigger, VersionStatus
+from .choices import ActivationRequest, Algorithm, ExampleSource, Tokenizer, Trigger, VersionStatus
 
 
 class TrainingExample(models.Model):
@@ -52,7 +53,17 @@ class ModelVersion(models.Model):
     # version" and "one training at a time" hold even between racing requests.
     active = models.BooleanField("활성", null=True, unique=True, default=None, editable=False)
     in_flight = models.BooleanField(null=True, unique=True, default=None, editable=False)
-    activate_when_ready = models.BooleanField("완료 시 활성화", default=True)
+    # What the training asked for (activate if not worse, always, never) and
+    # what was decided when it finished: {"requested", "result", "code",
+    # and the figures compared}. The reason a person reads is rendered from
+    # the code in their language (selectors.activation_view).
+    activation_requested = models.CharField(
+        _("activation requested"),
+        max_length=16,
+        choices=ActivationRequest.choices,
+        default=ActivationRequest.IF_BETTER,
+    )
+    activation = models.JSONField(_("activation decision"), default=dict, blank=True, editable=False)
     algorithm = models.CharField("알고리즘", max_length=32, choices=Algorithm.choices)
     tokenizer = models.CharField("토큰화", max_length=16, choices=Tokenizer.choices)
     params = models.JSONField("파라미터", default=dict, blank=True)

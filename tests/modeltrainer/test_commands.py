@@ -128,7 +128,9 @@ def test_import_of_a_csv_without_the_columns_is_a_command_error(tmp_path):
 
 
 def test_train_model_trains_a_ready_version_without_activating_it(seed_examples, model_storage):
-    out, err = run("train_model")
+    # By default the first version becomes active (test_activation.py);
+    # --no-activate leaves it for activation by hand.
+    out, err = run("train_model", "--no-activate")
 
     version = ModelVersion.objects.get()
     assert (version.number, version.status, version.active) == (1, VersionStatus.READY, None)
