@@ -95,7 +95,10 @@ def measure(*, n: int, algorithm: str, tokenizer: str, ood: list[str], seed: int
         "ood_confidence_median": confidences[len(confidences) // 2],
         "ood_confidence_max": confidences[-1],
         "ood_most_confident": sorted(
-            ({"text": value, "label": p.label, "confidence": p.confidence} for value, p in zip(ood, outside)),
+            (
+                {"text": value, "label": p.label, "confidence": p.confidence}
+                for value, p in zip(ood, outside, strict=True)
+            ),
             key=lambda row: -row["confidence"],
         )[:5],
         "rows": rows,

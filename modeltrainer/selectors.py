@@ -7,6 +7,7 @@ import datetime as dt
 from django.db.models import Count
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from .choices import ActivationRequest, ActivationResult, VersionStatus
 from .models import ModelVersion, TrainingExample
@@ -15,6 +16,23 @@ from .predictor import active_model
 RECENT_DEFAULT = 5
 RECENT_MAX = 100
 METRICS_VERSIONS_MAX = 200
+
+
+# The stages a training reports (services.training), as a person reads them.
+STAGE_LABELS = {
+    "queued": _lazy("queued"),
+    "loading examples": _lazy("loading examples"),
+    "vectorizing": _lazy("vectorizing"),
+    "fitting": _lazy("fitting"),
+    "evaluating": _lazy("evaluating"),
+    "saving": _lazy("saving"),
+    "ready": _lazy("ready"),
+    "failed": _lazy("failed"),
+}
+
+
+def stage_label(stage: str) -> str:
+    return str(STAGE_LABELS.get(stage, stage))
 
 
 def local_time(value: dt.datetime | None) -> str | None:
@@ -123,6 +141,7 @@ def version_summary(version: ModelVersion | None) -> dict | None:
         "labels": version.labels,
         "progress": version.progress,
         "stage": version.stage,
+        "stage_label": stage_label(version.stage),
         "error": version.error,
         "activation": activation_view(version),
         "created_at": local_time(version.created_at),

@@ -4,4 +4,7 @@ from . import views
 
 app_name = "modeltrainer"
 
-urlpatterns = [path("metrics/", views.MetricsPageView.as_view(), name="metrics")]
+urlpatterns = [
+    path("", views.ModelPageView.as_view(), name="page"),
+    path("metrics/", views.MetricsPageView.as_view(), name="metrics"),
+]
