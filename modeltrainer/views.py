@@ -47,6 +47,8 @@ class ModelPageView(LoginRequiredMixin, TemplateView):
                 "tone": _tone(version, activation),
                 "older_than_active": active is not None and version.number < active.number,
                 "stage_label": selectors.stage_label(version.stage),
+                "accuracy": (version.metrics or {}).get("accuracy"),
+                "macro_f1": (version.metrics or {}).get("macro_f1"),
             }
             for version in versions
         ]

@@ -121,6 +121,7 @@ def test_a_user_sees_status_metrics_and_tries_predictions(
     statuses = rows.locator(".badge.status")
     assert [statuses.nth(i).get_attribute("data-status") for i in range(3)] == ["failed", "ready", "ready"]
     assert "ready" not in statuses.all_inner_texts() and "failed" not in statuses.all_inner_texts()
+    expect(rows.nth(0).locator("td.num")).to_have_text(["\u2013", "\u2013", "0"])  # a failed version has no scores
     expect(rows.nth(2).locator(".decision-badge")).to_have_attribute("data-result", "activated")
     expect(rows.nth(1).locator(".decision-badge")).to_have_attribute("data-result", "neutral")
 
