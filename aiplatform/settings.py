@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
         "DocumentSourceEnum": "conversations.choices.DocumentSource",
         "ExampleSourceEnum": "modeltrainer.choices.ExampleSource",
         "ImportRatingEnum": "modeltrainer.choices.ImportRating",
+        "ActivationRequestEnum": "modeltrainer.choices.ActivationRequest",
         "FeedbackRatingEnum": "conversations.choices.Rating",
     },
 }

@@ -56,6 +56,9 @@ class AnalyzeRequestSerializer(serializers.Serializer):
         return _text_checked(value, "text")
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": list(ActivationRequest.values)}], "default": "if_better"}
+)
 class ActivateField(serializers.Field):
     """true (= "if_better"), false (= "never"), or "if_better", "always",
     "never"; form posts may send "true"/"false"."""

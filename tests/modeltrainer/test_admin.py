@@ -7,7 +7,7 @@ from django.contrib.messages import get_messages
 
 from modeltrainer.choices import ExampleSource, VersionStatus
 from modeltrainer.models import ModelVersion, TrainingExample
-from modeltrainer.services.examples import text_digest
+from modeltrainer.services.examples import examples_add, text_digest
 from tests.modeltrainer.conftest import failed_version
 
 VERSIONS = "/admin/modeltrainer/modelversion/"
@@ -207,3 +207,19 @@ def test_adding_a_stored_text_again_is_refused(admin_client):
     assert response.status_code == 200
     assert response.context["errors"]
     assert TrainingExample.objects.count() == 1
+
+
+def test_the_admin_says_what_was_decided_about_activation(admin_client, trained_version):
+    first = trained_version(tokenizer="char")
+    noise = [{"text": f"기타 문의 {n}", "label": "error" if n % 2 else "security"} for n in range(16)]
+    examples_add(rows=list(enumerate(noise, start=1)), source=ExampleSource.UPLOAD)
+    worse = trained_version(tokenizer="char")
+    assert not worse.active and worse.activation["result"] == f"kept_active_v{first.number}"
+
+    listing = admin_client.get(VERSIONS).content.decode()
+    change = admin_client.get(f"{VERSIONS}{worse.pk}/change/").content.decode()
+
+    assert "Kept v1 active" in listing and "No version was active" not in listing
+    assert "Activated" in listing
+    assert f"Macro F1 {worse.metrics['macro_f1']} is worse than the active v1&#x27;s" in change
+    assert "v1 stays active" in change
