@@ -35,6 +35,23 @@ class PlatformAPIKey(AbstractAPIKey):
     )
     objects = PlatformAPIKeyManager()
 
+    # The package's fields, again, with names a person reads in the admin
+    # (the package leaves these untranslated).
+    prefix = models.CharField(max_length=8, unique=True, editable=False, verbose_name=_("prefix"))
+    created = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created"))
+    name = models.CharField(
+        max_length=50,
+        blank=False,
+        default=None,
+        verbose_name=_("name"),
+        help_text=_("A free-form name for the API key. Need not be unique. 50 characters max."),
+    )
+    revoked = models.BooleanField(
+        blank=True,
+        default=False,
+        verbose_name=_("revoked"),
+        help_text=_("If the API key is revoked, clients cannot use it anymore. (This cannot be undone.)"),
+    )
     scopes = models.JSONField(default=list, blank=True, verbose_name=_("scopes"))
     last_used = models.DateTimeField(null=True, blank=True, editable=False, verbose_name=_("last used"))
 

@@ -6,6 +6,7 @@ import secrets
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django_tasks import TaskResult, default_task_backend
 
 from aiplatform.choices import APIKeyScope
@@ -57,11 +58,11 @@ def selfcheck_enqueue(*, requested_by: int | None) -> TaskResult:
     return platform_selfcheck.enqueue(requested_by=requested_by)
 
 
-def task_result_get(*, result_id: str) -> TaskResult:
+def task_result_get(*, task_id: str) -> TaskResult:
     from django.core.exceptions import ValidationError
     from django_tasks.exceptions import TaskResultDoesNotExist
 
     try:
-        return default_task_backend.get_result(result_id)
+        return default_task_backend.get_result(task_id)
     except (TaskResultDoesNotExist, ValueError, ValidationError):
-        raise NotFound(f"No task result with id {result_id!r}.", field="id") from None
+        raise NotFound(_("No task with id '%(id)s'.") % {"id": task_id}, field="task_id") from None

@@ -49,7 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_tasks",
-    "django_tasks_db",
+    "aiplatform.apps.TasksDatabaseConfig",  # django_tasks_db, with a translated name
     "django_rq",
     "django_tasks_rq",
     "aiplatform",

@@ -8,10 +8,13 @@ roots) and Latin words, which is what both the stored document and the query
 are reduced to before they are compared.
 """
 
+import itertools
 import re
 import threading
 from collections.abc import Iterable
 from functools import lru_cache
+
+from . import english
 
 _kiwi = None
 _kiwi_lock = threading.Lock()
@@ -257,9 +260,114 @@ def _morphemes(text: str, tags: set[str]) -> list[str]:
     return [form for word in text.split() for form, tag in _word_morphemes(word[:100]) if tag in tags and form]
 
 
+# Kiwi's id of a noun it does not know (an out-of-vocabulary run of syllables).
+_UNKNOWN_NOUN_ID = 2
+_NOUN_TAGS = {"NNG", "NNP"}
+_HANGUL = re.compile(r"^[가-힣]+$")
+# Verbs that turn the noun before them into a verb, like 하다 and 되다
+# (XSV, never kept): 발급받다 is found under 발급.
+_LIGHT_VERBS = {"받", "시키", "당하", "드리"}
+# Candidates asked of Kiwi when its best analysis of a word is ill-formed.
+_ALTERNATIVES = 6
+
+
+def _ill_formed(tokens) -> bool:
+    """An analysis no Korean word can have: a determiner inside a word, or
+    a particle followed by anything but particles, endings, the copula or
+    symbols. Kiwi's language model prefers such readings for some compounds
+    of a loanword (대화로그 as 대화 + particle 로 + determiner 그)."""
+    for previous, token in itertools.pairwise(tokens):
+        if previous.tag.startswith("S"):
+            continue
+        if token.tag == "MM":
+            return True
+        if previous.tag.startswith("J") and not token.tag.startswith(("J", "E", "S", "VCP")):
+            return True
+    return False
+
+
+@lru_cache(maxsize=50_000)
+def _known_noun(form: str) -> bool:
+    tokens = kiwi().tokenize(form)
+    return len(tokens) == 1 and tokens[0].tag in _NOUN_TAGS and tokens[0].id != _UNKNOWN_NOUN_ID
+
+
+def _unknown_compound_parts(form: str) -> list[str]:
+    """An unknown noun of four syllables or more split before the longest
+    known noun it ends with (임베딩모델 -> 임베딩, 모델), both parts at least
+    two syllables; [form] when there is none. Korean compounds put their head
+    last, and Kiwi glues an unknown word to the known one after it."""
+    for cut in range(2, len(form) - 1):
+        if _known_noun(form[cut:]):
+            return [form[:cut], form[cut:]]
+    return [form]
+
+
+def _analysis(word: str):
+    """Kiwi's best analysis of a word, or its best well-formed one when the
+    best is ill-formed."""
+    tokens = kiwi().tokenize(word)
+    if _ill_formed(tokens):
+        for candidate, _score in kiwi().analyze(word, top_n=_ALTERNATIVES):
+            if not _ill_formed(candidate):
+                return candidate
+    return tokens
+
+
+@lru_cache(maxsize=50_000)
+def _noun_parts(form: str) -> list[str]:
+    """The parts of a noun as Kiwi splits it on its own (비밀번호 -> 비밀,
+    번호), else of an unknown compound (see _unknown_compound_parts), else
+    [form]. Kiwi splits a compound or not depending on what follows it
+    (비밀번호에서 stays whole, 비밀번호 변경 does not), and a term must not
+    depend on its neighbours, so every noun is reduced to its own parts."""
+    if len(form) < 3 or not _HANGUL.match(form):
+        return [form]
+    tokens = _analysis(form)
+    if len(tokens) > 1 and all(token.tag in _NOUN_TAGS for token in tokens):
+        return [token.form for token in tokens]
+    if len(tokens) == 1 and tokens[0].id == _UNKNOWN_NOUN_ID and len(form) >= 4:
+        return _unknown_compound_parts(form)
+    return [form]
+
+
+@lru_cache(maxsize=200_000)
+def _word_search_terms(word: str) -> tuple[str, ...]:
+    """Search terms of one space-separated word: its content morphemes as
+    for `_word_morphemes`, with English words reduced to their stem
+    (aiplatform.english), an ill-formed analysis replaced by Kiwi's best
+    well-formed one and unknown compound nouns split into their parts, so
+    that a part of a compound finds the compound (로그 finds 대화로그)."""
+    if not _NEEDS_KIWI.search(word):
+        return tuple(english.stem(_normalise_latin(w)) for w in _LATIN_WORD.findall(word.lower()))
+    tokens = _analysis(word)
+    out = []
+    for previous, token in zip([None, *tokens], tokens, strict=False):
+        form = token.form.lower()
+        if previous is not None and previous.tag == "NNG" and form in _LIGHT_VERBS and token.tag.startswith("VV"):
+            # 발급받다, 승인시키다: the noun carries the meaning, as in 발급하다.
+            continue
+        if token.tag == "NNP" and form[-1] in "이가" and _known_noun(form[:-1]):
+            # A name where a noun and its subject particle fit (수정이 is
+            # 수정 + 이 far more often than someone called 수정이).
+            out.extend(_noun_parts(form[:-1]))
+        elif token.tag == "SL":
+            out.extend(english.stem(_normalise_latin(w)) for w in _LATIN_WORD.findall(token.form.lower()))
+        # Irregular stems carry their class after a dash (새롭 VA-I, 걷 VV-I).
+        elif token.tag.split("-")[0] in _SEARCH_TAGS:
+            out.extend(_noun_parts(form) if token.tag in _NOUN_TAGS else [form])
+    return tuple(term for term in out if term)
+
+
 def search_terms(text: str) -> list[str]:
-    """Distinct normalised terms of a text, in first-seen order."""
-    return list(dict.fromkeys(term for term in _morphemes(text, _SEARCH_TAGS) if term))
+    """Distinct normalised terms of a text, in first-seen order: what is
+    stored for full-text search and what a query is reduced to.
+
+    Korean inflections fold to their stem (먹었다 -> 먹), compounds to their
+    parts (환불규정 -> 환불, 규정), English forms to their stem (exported ->
+    export). Loanwords Kiwi knows as one word stay whole: 로그 does not find
+    로그인 (login)."""
+    return list(dict.fromkeys(term for word in text.split() for term in _word_search_terms(word[:100])))
 
 
 def morpheme_tokens(text: str) -> list[str]:

@@ -24,7 +24,6 @@ A write costs O(collection): batch adds.
 
 import contextlib
 import dataclasses
-import datetime
 import json
 import re
 import secrets
@@ -35,6 +34,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 from django.conf import settings
+from django.utils import timezone
 
 from aiplatform import embeddings, vector_build, vector_files
 from aiplatform.errors import InvalidInput, UpstreamUnavailable
@@ -231,7 +231,8 @@ class VectorIndex:
 
     def _publish(self, previous: _State, index: faiss.Index, ids: np.ndarray, meta: dict) -> None:
         version = previous.manifest.get("version", 0) + 1
-        now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+        # In TIME_ZONE, like every time the platform shows.
+        now = timezone.localtime().isoformat(timespec="seconds")
         index_file, ids_file = vector_files.version_write(self.path, version, index, ids)
         manifest = {
             "format": 1,

@@ -1,6 +1,9 @@
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ORDER_VAR
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
 
-from . import export
+from . import export, search
 from .models import ConversationLog, Document, DocumentChunk
 from .services import documents, logs
 
@@ -19,7 +22,12 @@ def export_jsonl(modeladmin, request, queryset):
 class ConversationLogAdmin(admin.ModelAdmin):
     list_display = ("id", "created_at", "user_id", "short_question", "status", "provider", "latency_ms", "rating")
     list_filter = ("status", "provider", "rating", "streamed", ("account", admin.RelatedOnlyFieldListFilter))
-    search_fields = ("user_id", "session_id", "question", "answer")
+    # Searched by get_search_results (conversations.search), not by LIKE on these.
+    search_fields = ("question", "answer")
+    search_help_text = _(
+        "Words of the question or answer, as the API's q searches them (로그 finds 로그를 and 대화로그, "
+        "export finds exported), or an exact end-user or session id."
+    )
     date_hierarchy = "created_at"
     list_select_related = ("account",)
     show_full_result_count = False  # COUNT(*) over a million rows on every page is not worth it
@@ -50,6 +58,25 @@ class ConversationLogAdmin(admin.ModelAdmin):
     @admin.display(description="질문")
     def short_question(self, obj):
         return obj.question[:60]
+
+    def get_search_results(self, request, queryset, search_term):
+        """The API's search (conversations.search) rather than the admin's
+        LIKE '%word%', which finds neither 먹었다 for 먹다 nor uses an index.
+        A term that is exactly an end-user or session id lists that user's
+        or session's logs (the admin has no filter for those)."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_id = queryset.filter(Q(user_id=term) | Q(session_id=term))
+        if len(term) <= 64 and by_id.exists():
+            results = by_id.annotate(**{search.MATCH_ID: F("pk")})
+        else:
+            results = search.logs_search(queryset, term)
+        if ORDER_VAR not in request.GET:
+            # Newest matches first, in the order the index holds them (a
+            # page costs the same however common the term is).
+            results = results.order_by(f"-{search.MATCH_ID}")
+        return results, False
 
     def get_readonly_fields(self, request, obj=None):
         # A log is a record of what happened: nothing in it is edited by hand.

@@ -236,6 +236,7 @@ def _interruption_record(account) -> ConversationLog:
         answer=partial,
         status=LogStatus.INTERRUPTED,
         provider=llm.provider_name(),
+        model=llm.model_name(),
         streamed=True,
         top_k=turn.top_k,
         sources=turn.sources(partial),

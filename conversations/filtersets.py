@@ -80,6 +80,22 @@ class TimeBoundFilter(django_filters.Filter):
         return qs.filter(**{f"created_at__{lookup}": value.value})
 
 
+class ConversationLogFilterForm(forms.Form):
+    def clean(self):
+        cleaned = super().clean()
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        # date_to as a date is the next midnight, excluded; as an instant, included.
+        if (
+            start is not None
+            and end is not None
+            and (start.value >= end.value if end.is_date else start.value > end.value)
+        ):
+            # An inverted range would answer an empty list that looks like "no logs".
+            self.add_error("date_from", _("Must not be after date_to."))
+            self.add_error("date_to", _("Must not be before date_from."))
+        return cleaned
+
+
 class ConversationLogFilterSet(FilterSet):
     user_id = django_filters.CharFilter(max_length=64, help_text="End-user label given to rag-chat.")
     session_id = django_filters.CharFilter(max_length=64)
@@ -93,6 +109,7 @@ class ConversationLogFilterSet(FilterSet):
 
     class Meta:
         model = ConversationLog
+        form = ConversationLogFilterForm
         fields = ["user_id", "session_id", "status", "date_from", "date_to", "q", "rating"]
 
     def filter_q(self, qs, name, value):

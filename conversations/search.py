@@ -63,6 +63,16 @@ def logs_search(queryset, query: str):
     return queryset
 
 
+def log_terms_replace(pks: list[int]) -> None:
+    """Rewrite the term-table rows of saved logs after their search_terms
+    changed (where the term table is used; SQLite's FTS5 triggers follow
+    the column on their own)."""
+    if not uses_term_table() or not pks:
+        return
+    ConversationLogTerm.objects.filter(log_id__in=pks).delete()
+    log_terms_write(list(ConversationLog.objects.filter(pk__in=pks).only("pk", "search_terms")))
+
+
 def log_terms_write(logs: list[ConversationLog]) -> None:
     """Index saved logs in the term table (where it is used)."""
     if not uses_term_table():

@@ -11,7 +11,10 @@ class PrincipalSerializer(serializers.Serializer):
 
 
 class TaskResultSerializer(serializers.Serializer):
-    id = serializers.CharField()
+    """A background task's state: what every endpoint that starts a task
+    answers (202), and what GET /api/system/tasks/{task_id}/ answers."""
+
+    task_id = serializers.CharField(source="id", help_text="Poll GET /api/system/tasks/{task_id}/ with it.")
     task = serializers.CharField(source="task.name")
     status = serializers.CharField()
     enqueued_at = serializers.DateTimeField(allow_null=True)

@@ -10,5 +10,5 @@ urlpatterns = [
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("me/", views.MeView.as_view(), name="me"),
     path("system/tasks/selfcheck/", views.SelfCheckTaskView.as_view(), name="task-selfcheck"),
-    path("system/tasks/<str:result_id>/", views.TaskResultView.as_view(), name="task-result"),
+    path("system/tasks/<str:task_id>/", views.TaskResultView.as_view(), name="task-result"),
 ]

@@ -63,6 +63,6 @@ class TaskResultView(APIView):
     permission_classes = [IsStaff]
 
     @extend_schema(tags=["platform"], responses=TaskResultSerializer)
-    def get(self, request, result_id: str):
-        result = services.task_result_get(result_id=result_id)
+    def get(self, request, task_id: str):
+        result = services.task_result_get(task_id=task_id)
         return Response(TaskResultSerializer(result).data)

@@ -10,8 +10,11 @@
 
 `provider=None` means settings.LLM_PROVIDER: "local" (offline, extractive,
 the default) or "openai" (OpenAI or any OpenAI-compatible server). Failures
-are llm.LLMError subclasses, which the API maps to 400/503/504.
+are llm.LLMError subclasses, which the API maps to 400/503/504; their
+`provider` and `model` name what was tried.
 """
+
+import contextlib
 
 from django.conf import settings
 
@@ -41,6 +44,7 @@ __all__ = [
     "acomplete",
     "astream",
     "complete",
+    "model_name",
     "provider_name",
     "stream",
 ]
@@ -63,16 +67,33 @@ def provider_name(provider: str | None = None) -> str:
     return provider
 
 
+def model_name(provider: str | None = None) -> str:
+    """The model a call with this `provider` and no `model` would use."""
+    return _PROVIDERS[provider_name(provider)].default_model()
+
+
+@contextlib.contextmanager
+def _trying(module, model: str | None):
+    """Name the provider and model on any LLMError raised inside."""
+    try:
+        yield
+    except LLMError as exc:
+        exc.tried(provider=module.PROVIDER, model=model or module.default_model())
+        raise
+
+
 def _prepare(messages, provider, *, model, max_tokens, temperature, timeout):
     module = _PROVIDERS[provider_name(provider)]
-    validate_options(max_tokens=max_tokens, temperature=temperature, timeout=timeout)
+    with _trying(module, model):
+        validate_options(max_tokens=max_tokens, temperature=temperature, timeout=timeout)
+        messages = validate_messages(messages)
     options = {
         "model": model,
         "max_tokens": max_tokens or settings.LLM_MAX_TOKENS,
         "temperature": temperature,
         "timeout": timeout,
     }
-    return module, validate_messages(messages), options
+    return module, messages, options
 
 
 def complete(
@@ -93,7 +114,8 @@ def complete(
     module, messages, options = _prepare(
         messages, provider, model=model, max_tokens=max_tokens, temperature=temperature, timeout=timeout
     )
-    return module.complete(messages, **options)
+    with _trying(module, model):
+        return module.complete(messages, **options)
 
 
 def stream(
@@ -113,7 +135,8 @@ def stream(
     module, messages, options = _prepare(
         messages, provider, model=model, max_tokens=max_tokens, temperature=temperature, timeout=timeout
     )
-    return module.stream(messages, **options)
+    with _trying(module, model):
+        return module.stream(messages, **options)
 
 
 async def acomplete(
@@ -129,7 +152,8 @@ async def acomplete(
     module, messages, options = _prepare(
         messages, provider, model=model, max_tokens=max_tokens, temperature=temperature, timeout=timeout
     )
-    return await module.acomplete(messages, **options)
+    with _trying(module, model):
+        return await module.acomplete(messages, **options)
 
 
 def astream(
@@ -146,4 +170,5 @@ def astream(
     module, messages, options = _prepare(
         messages, provider, model=model, max_tokens=max_tokens, temperature=temperature, timeout=timeout
     )
-    return module.astream(messages, **options)
+    with _trying(module, model):
+        return module.astream(messages, **options)

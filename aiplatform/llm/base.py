@@ -35,7 +35,20 @@ class Completion:
 
 
 class LLMError(DomainError):
-    """Common base so callers can catch every chat-model failure at once."""
+    """Common base so callers can catch every chat-model failure at once.
+
+    `provider` and `model` name what was tried (filled in by llm.complete(),
+    llm.stream() and the streams), so that a caller can record the failure
+    against the model that failed."""
+
+    provider = ""
+    model = ""
+
+    def tried(self, *, provider: str, model: str) -> LLMError:
+        """Fill in what was tried, unless a more precise layer already has."""
+        self.provider = self.provider or provider
+        self.model = self.model or model or ""
+        return self
 
 
 class LLMTimeout(LLMError, UpstreamTimeout):
@@ -114,6 +127,15 @@ class ChatStream:
     def text_so_far(self) -> str:
         return "".join(self._parts)
 
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    @property
+    def model(self) -> str:
+        """The model answering (as the upstream names it once it has said so)."""
+        return self._meta.model
+
     def __iter__(self) -> ChatStream:
         return self
 
@@ -132,6 +154,8 @@ class ChatStream:
                     # close() came from another thread while this one was reading:
                     # the broken response is the intended stop, not a failure.
                     raise StopIteration from None
+                if isinstance(exc, LLMError):
+                    exc.tried(provider=self._provider, model=self._meta.model)
                 raise
             if delta:
                 self._parts.append(delta)
@@ -172,9 +196,10 @@ class AsyncChatStream:
     """Async twin of ChatStream. The upstream call starts on `async with`
     (so errors before the first byte raise there) or on the first iteration."""
 
-    def __init__(self, opener: AsyncOpener, *, provider: str):
+    def __init__(self, opener: AsyncOpener, *, provider: str, model: str = ""):
         self._opener = opener
         self._provider = provider
+        self._model = model
         self._deltas: AsyncIterator[str] | None = None
         self._meta: StreamMeta | None = None
         self._close_upstream: Callable[[], Awaitable[None]] | None = None
@@ -187,13 +212,24 @@ class AsyncChatStream:
     def text_so_far(self) -> str:
         return "".join(self._parts)
 
+    @property
+    def provider(self) -> str:
+        return self._provider
+
+    @property
+    def model(self) -> str:
+        """The model answering (as the upstream names it once it has said so)."""
+        return self._meta.model if self._meta is not None else self._model
+
     async def _open(self) -> None:
         if self._deltas is None and not self._closed:
             self._started = time.perf_counter()
             try:
                 self._deltas, self._meta, self._close_upstream = await self._opener()
-            except BaseException:
+            except BaseException as exc:
                 self._closed = True
+                if isinstance(exc, LLMError):
+                    exc.tried(provider=self._provider, model=self.model)
                 raise
 
     def __aiter__(self) -> AsyncChatStream:
@@ -215,6 +251,8 @@ class AsyncChatStream:
                 self._closed = True
                 if stopped and isinstance(exc, Exception):
                     raise StopAsyncIteration from None  # aclose() from another task
+                if isinstance(exc, LLMError):
+                    exc.tried(provider=self._provider, model=self.model)
                 raise
             if delta:
                 self._parts.append(delta)

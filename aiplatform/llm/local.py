@@ -130,6 +130,10 @@ def _truncate(words: list[str], max_tokens: int) -> list[str]:
     return kept
 
 
+def default_model() -> str:
+    return MODEL
+
+
 def _token_delay() -> float:
     # Lets tests slow the stream down to exercise cancellation.
     return float(getattr(settings, "LOCAL_LLM_TOKEN_DELAY", 0) or 0)
@@ -185,4 +189,4 @@ def astream(messages: list[ChatMessage], *, max_tokens: int, **_options) -> Asyn
 
         return deltas(), meta, None
 
-    return AsyncChatStream(opener, provider=PROVIDER)
+    return AsyncChatStream(opener, provider=PROVIDER, model=MODEL)

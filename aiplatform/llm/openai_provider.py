@@ -103,6 +103,10 @@ def _async_client(config: _Config) -> openai.AsyncOpenAI:
         return _cached(_async_clients.setdefault(loop, {}), config, openai.AsyncOpenAI)
 
 
+def default_model() -> str:
+    return settings.OPENAI_MODEL
+
+
 def _request(config: _Config, messages: list[ChatMessage], *, model, max_tokens, temperature, timeout) -> dict:
     kwargs = {"model": model, "messages": messages}
     # OpenAI's newer models refuse max_tokens; many compatible servers only know it.
@@ -279,7 +283,7 @@ def astream(messages: list[ChatMessage], *, model, max_tokens, temperature, time
         meta = StreamMeta(model=model)
         return _adeltas(sdk_stream, meta, fail, _interrupted(config, model)), meta, sdk_stream.close
 
-    return AsyncChatStream(opener, provider=PROVIDER)
+    return AsyncChatStream(opener, provider=PROVIDER, model=model)
 
 
 def embed_texts(texts: list[str], *, model: str) -> list[list[float]]:

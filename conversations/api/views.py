@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 from aiplatform.api.filters import StrictDjangoFilterBackend
 from aiplatform.api.pagination import StandardCursorPagination, parse_bounded_int
 from aiplatform.api.permissions import IsStaff, ScopedAccess
+from aiplatform.api.serializers import TaskResultSerializer
 from aiplatform.streaming import streaming_response
 
 from .. import export, search, selectors, stats
@@ -70,7 +71,7 @@ class VisibleLogsMixin:
 @extend_schema_view(
     list=extend_schema(
         tags=["conversations"],
-        summary="Logs, newest first (cursor pagination; `limit` 1-1000)",
+        summary="Logs, newest first (cursor pagination, or `offset`; `limit` 1-1000)",
         description="Rows leave out the error message, the sources and the feedback tags: read them in the detail.",
     ),
     retrieve=extend_schema(tags=["conversations"]),
@@ -84,6 +85,8 @@ class ConversationLogViewSet(VisibleLogsMixin, mixins.DestroyModelMixin, viewset
     filterset_class = ConversationLogFilterSet
     ordering_fields = ["created_at", "latency_ms", "id"]
     pagination_class = StandardCursorPagination
+    # The search's match id is the log id: an offset page needs no tie-breaker.
+    unique_ordering_fields = (search.MATCH_ID,)
 
     def get_queryset(self):
         queryset = super().get_queryset()
@@ -215,11 +218,12 @@ class DocumentViewSet(mixins.CreateModelMixin, mixins.DestroyModelMixin, viewset
     def perform_destroy(self, instance):
         documents.document_delete(document=instance)
 
-    @extend_schema(tags=["conversations"], request=None, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(tags=["conversations"], request=None, responses={202: TaskResultSerializer})
     @action(detail=False, methods=["post"])
     def reindex(self, request):
-        """Rebuild the vector index from the stored chunks (staff); runs as a background task."""
+        """Rebuild the vector index from the stored chunks (staff); runs as a background task, polled at
+        /api/system/tasks/{task_id}/."""
         from ..tasks import rebuild_vector_index
 
         result = rebuild_vector_index.enqueue()
-        return Response({"task_id": str(result.id), "status": str(result.status)}, status=status.HTTP_202_ACCEPTED)
+        return Response(TaskResultSerializer(result).data, status=status.HTTP_202_ACCEPTED)

@@ -70,10 +70,25 @@ class ChatTurn:
         return (time.perf_counter() - self.started) * 1000
 
     def record(
-        self, *, answer: str, status: str, completion: llm.Completion | None = None, error=None, streamed=False
+        self,
+        *,
+        answer: str,
+        status: str,
+        completion: llm.Completion | None = None,
+        error=None,
+        streamed=False,
+        provider: str = "",
+        model: str = "",
     ) -> ConversationLog:
-        """Store the log of this turn (provider and model from the completion,
-        or, when there is none, the configured provider)."""
+        """Store the log of this turn. Provider and model come from the
+        completion; without one (a failure, a cut stream) from what was tried
+        (`provider`/`model`, or the error's), else the configured ones: a
+        failure is looked into by the model that failed."""
+        if completion is not None:
+            provider, model = completion.provider, completion.model
+        else:
+            provider = provider or getattr(error, "provider", "") or _provider()
+            model = model or getattr(error, "model", "") or _model()
         return log_record(
             account=self.account,
             user_id=self.user_id,
@@ -83,8 +98,8 @@ class ChatTurn:
             status=status,
             error=getattr(error, "message", str(error or "")),
             error_code=getattr(error, "code", "") if error else "",
-            provider=completion.provider if completion else _provider(),
-            model=completion.model if completion else "",
+            provider=provider,
+            model=model,
             streamed=streamed,
             top_k=self.top_k,
             sources=self.sources(answer),
@@ -144,6 +159,13 @@ def _provider() -> str:
         return ""
 
 
+def _model() -> str:
+    try:
+        return llm.model_name()
+    except DomainError:
+        return ""
+
+
 def rag_chat(*, account, question, user_id=None, session_id=None, top_k=None) -> ConversationLog:
     """Answer a question from the knowledge base and return its stored log."""
     turn = chat_turn_start(account=account, question=question, user_id=user_id, session_id=session_id, top_k=top_k)
@@ -192,6 +214,8 @@ class ChatEventStream:
                 completion=completion,
                 error=error,
                 streamed=True,
+                provider=stream.provider,
+                model=stream.model,
             )
         if error is not None:
             body = {"status": error.status_code, "code": error.code, "message": error.message}

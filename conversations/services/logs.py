@@ -11,7 +11,7 @@ from aiplatform.errors import InvalidInput
 from ..choices import Rating
 from ..models import ConversationLog
 from ..rollups import rollup_log, rollup_rating_change
-from ..search import log_terms_write
+from ..search import log_terms_replace, log_terms_write
 
 FEEDBACK_COMMENT_MAX_CHARS = 2000
 FEEDBACK_TAGS_MAX = 10
@@ -29,6 +29,38 @@ def log_analyse(*, question: str, answer: str) -> tuple[str, str]:
     terms = [term for term in text.search_terms(f"{question}\n{answer}") if len(term) <= _MAX_TERM_CHARS]
     keywords = [term for term in text.keywords(question) if len(term) <= 64]
     return text.fulltext_document(terms), " ".join(keywords)
+
+
+def logs_search_terms_rebuild(*, batch_size: int = 2000, progress=None) -> int:
+    """Derive every log's search terms again with the current analysis and
+    update the logs whose terms changed (and their index rows); returns how
+    many changed. Run when aiplatform.text changes what a text is reduced
+    to: a query is analysed the new way, so logs stored the old way would
+    not be found. One transaction per batch, so it can be interrupted and
+    run again."""
+    last = changed = seen = 0
+    while True:
+        rows = list(
+            ConversationLog.objects.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", "question", "answer", "search_terms")[:batch_size]
+        )
+        if not rows:
+            return changed
+        last = rows[-1][0]
+        updates = []
+        for pk, question, answer, stored in rows:
+            derived, _keywords = log_analyse(question=question, answer=answer)
+            if derived != stored:
+                updates.append(ConversationLog(pk=pk, search_terms=derived))
+        if updates:
+            with transaction.atomic():
+                ConversationLog.objects.bulk_update(updates, ["search_terms"], batch_size=500)
+                log_terms_replace([log.pk for log in updates])
+        changed += len(updates)
+        seen += len(rows)
+        if progress:
+            progress(seen, changed)
 
 
 def log_record(

@@ -122,6 +122,11 @@ def test_generation_failure_is_503_or_504_and_the_question_is_kept(
     assert (log.status, log.question, log.user_id, log.error_code) == ("failed", "저장 기간은?", "kim", code)
     assert log.error and log.answer == ""
     assert log.sources  # what was retrieved is kept too
+    # The model that failed is recorded, as the error message names it.
+    assert (log.provider, log.model) == ("openai", model)
+    assert repr(model) in log.error
+    listed = owner_client.get("/api/conversation/logs").json()["results"][0]
+    assert (listed["provider"], listed["model"]) == ("openai", model)
 
 
 def test_stream_sends_sources_deltas_and_done_then_stores_the_log(owner_client, knowledge_base):
@@ -158,6 +163,7 @@ def test_stream_cut_by_the_client_stops_upstream_and_keeps_the_partial_answer(
     log = ConversationLog.objects.get()
     assert log.status == "interrupted" and log.streamed
     assert 0 < len(log.answer.split()) < 100
+    assert (log.provider, log.model) == ("openai", "long-stream")
 
 
 def test_stream_failing_mid_way_sends_an_error_event_and_logs_failed(
@@ -173,6 +179,7 @@ def test_stream_failing_mid_way_sends_an_error_event_and_logs_failed(
     assert name == "error" and data["error"]["status"] == 503
     log = ConversationLog.objects.get(pk=data["id"])
     assert log.status == "failed" and log.error_code == "llm_unavailable"
+    assert (log.provider, log.model) == ("openai", "malformed-stream")
 
 
 def test_stream_that_cannot_start_is_a_plain_http_error(owner_client, knowledge_base, openai_server, settings):
@@ -183,7 +190,9 @@ def test_stream_that_cannot_start_is_a_plain_http_error(owner_client, knowledge_
     response = owner_client.post(URL, {"question": "질문", "stream": True}, format="json")
 
     assert response.status_code == 503
-    assert ConversationLog.objects.get().status == "failed"
+    log = ConversationLog.objects.get(pk=response.json()["error"]["log_id"])
+    assert log.status == "failed" and log.streamed
+    assert (log.provider, log.model) == ("openai", "fail-500")
 
 
 def test_anonymous_cannot_chat(anon_client, db):

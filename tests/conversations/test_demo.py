@@ -47,6 +47,8 @@ def test_load_demo_builds_searchable_history_once(settings, tmp_path, staff_clie
     assert logs.count() == asked + 2
     assert logs.filter(status=LogStatus.FAILED, error_code="llm_timeout").count() == 1
     assert logs.filter(status=LogStatus.INTERRUPTED, streamed=True).count() == 1
+    # Every log names its model, failures and the cut stream too.
+    assert not logs.filter(model="").exists()
     assert set(logs.values_list("user_id", flat=True)) == {"kim", "lee", "guest", "park"}
     assert all(log.account.username == "demo" for log in logs.select_related("account"))
     completed = logs.filter(status=LogStatus.COMPLETED)

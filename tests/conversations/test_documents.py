@@ -114,8 +114,20 @@ def test_reindex_rebuilds_from_stored_embeddings(staff_client, owner_client, kno
     response = staff_client.post(f"{URL}reindex/")
 
     assert response.status_code == 202
+    assert response.json()["task"] == "rebuild_vector_index" and response.json()["status"] == "SUCCESSFUL"
     assert vectors.get_index(VECTOR_COLLECTION).info()["count"] == DocumentChunk.objects.count()
     assert chunks_retrieve(question="CSV export", top_k=1)[0].title == "Export guide"
+
+
+def test_reindex_answers_the_task_id_to_poll(staff_client, db, settings):
+    # The durable backend, as deployed: its results can be read back.
+    settings.TASKS = {"default": settings.TASK_BACKENDS_AVAILABLE["db"]}
+
+    queued = staff_client.post(f"{URL}reindex/").json()
+    polled = staff_client.get(f"/api/system/tasks/{queued['task_id']}/").json()
+
+    assert "id" not in queued
+    assert (polled["task_id"], polled["task"], polled["status"]) == (queued["task_id"], "rebuild_vector_index", "READY")
 
 
 def test_ingest_documents_command(tmp_path, db):

@@ -97,6 +97,51 @@ def test_date_bounds_accept_instants(staff_client, make_log):
     assert ids[-1] == later.pk and len(ids) == 1
 
 
+@pytest.mark.parametrize(
+    ("path", "date_from", "date_to"),
+    [
+        ("", "2026-11-23", "2026-11-22"),
+        ("", "2026-11-22T12:00:00+09:00", "2026-11-22T11:59:59+09:00"),
+        # date_to as a date ends at that day's end, so the next midnight is past it.
+        ("", "2026-11-23T00:00:00+09:00", "2026-11-22"),
+        ("/export/csv", "2026-11-23", "2026-11-22"),
+        ("/export/jsonl", "2026-11-23", "2026-11-22"),
+    ],
+)
+def test_inverted_date_range_is_400_naming_both_fields(staff_client, make_log, path, date_from, date_to):
+    make_log()
+
+    response = staff_client.get(URL + path, {"date_from": date_from, "date_to": date_to})
+
+    assert response.status_code == 400
+    fields = response.json()["error"]["fields"]
+    assert set(fields) == {"date_from", "date_to"}
+    assert "date_from" in fields["date_to"][0] and "date_to" in fields["date_from"][0]
+
+
+def test_inverted_date_range_is_explained_in_the_callers_language(staff_client, db):
+    params = {"date_from": "2026-11-23", "date_to": "2026-11-22"}
+
+    english = staff_client.get(URL, params).json()["error"]
+    korean = staff_client.get(URL, params, HTTP_ACCEPT_LANGUAGE="ko").json()["error"]
+
+    assert english["message"] == "date_from: Must not be after date_to."
+    assert korean["fields"] == {
+        "date_from": ["date_to보다 늦을 수 없습니다."],
+        "date_to": ["date_from보다 이를 수 없습니다."],
+    }
+
+
+@pytest.mark.parametrize(
+    ("date_from", "date_to"),
+    [("2026-11-22", "2026-11-22"), ("2026-11-22T12:00:00+09:00", "2026-11-22T12:00:00+09:00")],
+)
+def test_a_range_of_one_day_or_one_instant_is_not_inverted(staff_client, db, date_from, date_to):
+    response = staff_client.get(URL, {"date_from": date_from, "date_to": date_to})
+
+    assert response.status_code == 200
+
+
 def test_status_and_session_filters(staff_client, make_log):
     failed = make_log(status="failed", error="timeout", session_id="s-1")
     make_log(session_id="s-1")
@@ -125,9 +170,58 @@ def test_cursor_pagination_walks_every_log_once(staff_client, make_log):
     assert len(seen) == 7 and set(seen) == created
 
 
+def test_offset_pages_for_clients_that_page_by_offset(staff_client, make_log):
+    # Seven logs, two of them written in the same instant: an offset page
+    # keeps one order across requests all the same.
+    now = _at(0)
+    created = [make_log(created_at=now - dt.timedelta(minutes=i)).pk for i in range(6)]
+    created.insert(3, make_log(created_at=now - dt.timedelta(minutes=2)).pk)
+    newest_first = sorted(created, key=lambda pk: (-ConversationLog.objects.get(pk=pk).created_at.timestamp(), -pk))
+
+    second = staff_client.get(URL, {"limit": 2, "offset": 2}).json()
+    assert [row["id"] for row in second["results"]] == newest_first[2:4]
+    assert "offset=4" in second["next"] and "offset=0" in second["previous"]
+
+    seen, url, params = [], URL, {"limit": 3, "offset": 0}
+    while url:
+        body = staff_client.get(url, params).json()
+        seen += [row["id"] for row in body["results"]]
+        url, params = body["next"], None
+    assert seen == newest_first
+    assert staff_client.get(URL, {"limit": 3, "offset": 6}).json()["next"] is None
+    assert staff_client.get(URL, {"offset": 50}).json()["results"] == []
+
+
+def test_offset_follows_the_filters_and_the_ordering(staff_client, make_log):
+    make_log(latency_ms=5)
+    slow, slowest = make_log(latency_ms=50), make_log(latency_ms=500)
+    newest = make_log(user_id="lee", latency_ms=1, question="다른 질문")
+
+    assert _ids(staff_client.get(URL, {"ordering": "latency_ms", "offset": 1, "user_id": "kim"})) == [
+        slow.pk,
+        slowest.pk,
+    ]
+    # A search pages in its own order (newest match first).
+    assert _ids(staff_client.get(URL, {"q": "로그", "offset": 1, "limit": 1})) == [slow.pk]
+    assert _ids(staff_client.get(URL, {"offset": 0, "limit": 1})) == [newest.pk]
+
+
+def test_offset_with_a_cursor_is_400_naming_offset(staff_client, make_log):
+    for _ in range(3):
+        make_log()
+    cursor_url = staff_client.get(URL, {"limit": 1}).json()["next"]
+
+    response = staff_client.get(cursor_url + "&offset=1")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"offset": ["Use either cursor or offset, not both."]}
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [
+        ({"offset": -1}, "offset"),
+        ({"offset": "two"}, "offset"),
         ({"limit": 0}, "limit"),
         ({"limit": 1001}, "limit"),
         ({"limit": "many"}, "limit"),
@@ -180,7 +274,16 @@ def test_search_rows_have_the_list_fields_only(staff_client, make_log):
     assert len(rows) == 1 and set(rows[0]) == LIST_FIELDS
 
 
-@pytest.mark.parametrize("params", [{}, {"user_id": "kim", "date_from": "2000-01-01", "limit": 3}, {"q": "로그"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"user_id": "kim", "date_from": "2000-01-01", "limit": 3},
+        {"q": "로그"},
+        {"offset": 2},
+        {"q": "로그", "offset": 1},
+    ],
+)
 def test_list_costs_one_query(staff_client, make_log, django_assert_num_queries, params):
     for _ in range(5):
         make_log(question="로그를 어디에 저장하나요?")

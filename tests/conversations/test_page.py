@@ -84,6 +84,22 @@ def _logs_of(account) -> list[ConversationLog]:
     return logs
 
 
+def _expect_all_closed(page, count: int):
+    """Every row says 자세히 (open it), and none shows its sources."""
+    expect(page.get_by_test_id("log-open")).to_have_text(["자세히"] * count)
+    expect(page.locator('[data-testid="log-open"][aria-expanded="false"]')).to_have_count(count)
+    expect(page.locator('[data-testid="log-sources"][hidden]')).to_have_count(count)
+
+
+def _screenshots(page, name: str):
+    """The page at a phone's width and a desktop's, whole."""
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    for width in (390, 1400):
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def _load(page, action):
     """Do something that fetches the log list, and wait for the answer."""
     with page.expect_response(lambda r: "/api/conversation/logs?" in r.url):
@@ -118,15 +134,20 @@ def test_log_viewer_lists_filters_pages_and_rates(live_server, transactional_db,
             }
         ]
     )
-    page.goto(f"{live_server.url}/conversations/")
+    # The page shows the user's newest logs at once (20 a page by default),
+    # every row closed.
+    _load(page, lambda: page.goto(f"{live_server.url}/conversations/"))
     expect(page).to_have_title("대화 기록 · AI 플랫폼")
     rows = page.get_by_test_id("log-row")
     row_questions = page.get_by_test_id("log-question")
-    expect(rows).to_have_count(0)
+    expect(row_questions).to_have_text(questions[:20])
+    expect(page.get_by_test_id("empty")).to_be_hidden()
+    _expect_all_closed(page, 20)
 
-    # The seed's button lists the user's logs, newest first (20 a page by default).
+    # The seed's button loads them again.
     _load(page, lambda: page.get_by_role("button", name="🧾 대화 기록 보기").click())
     expect(row_questions).to_have_text(questions[:20])
+    _expect_all_closed(page, 20)
     _load(page, lambda: page.get_by_test_id("page-size").select_option("50"))
     expect(row_questions).to_have_text(questions)
     expect(page.get_by_text("다른 계정의 로그 질문입니다")).to_have_count(0)
@@ -188,12 +209,14 @@ def test_log_viewer_lists_filters_pages_and_rates(live_server, transactional_db,
     rated.refresh_from_db()
     assert (rated.rating, rated.feedback_comment, rated.feedback_tags) == (1, "날씨를 모르네요", ["부정확"])
 
-    # Paging with the cursor URLs, 10 a page.
+    # Paging with the cursor URLs, 10 a page; every page's rows start closed.
     _load(page, lambda: page.get_by_test_id("page-size").select_option("10"))
     expect(row_questions).to_have_text(questions[:10])
+    _expect_all_closed(page, 10)
     expect(page.get_by_test_id("page-prev")).to_be_disabled()
     _load(page, lambda: page.get_by_test_id("page-next").click())
     expect(row_questions).to_have_text(questions[10:20])
+    _expect_all_closed(page, 10)
     _load(page, lambda: page.get_by_test_id("page-next").click())
     expect(row_questions).to_have_text(questions[20:])
     expect(page.get_by_test_id("page-next")).to_be_disabled()
@@ -243,9 +266,25 @@ def test_log_viewer_lists_filters_pages_and_rates(live_server, transactional_db,
     expect(page.get_by_test_id("stat-total")).to_have_text("25")
     SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=True)
+    _screenshots(page, "conversations-log-viewer-user")
     assert errors == []
 
-    # The API's refusal is shown next to the form (the browser also logs the 400).
+    # The API's refusals are shown next to the form (the browser also logs the 400s).
+    # A period that ends before it starts names both dates, and no rows stay
+    # on screen as if they matched it.
+    page.locator("#f-date_from").fill("2026-11-23")
+    page.locator("#f-date_to").fill("2026-11-22")
+    _load(page, lambda: page.get_by_test_id("load-logs").click())
+    expect(page.get_by_test_id("form-error")).to_be_visible()
+    expect(page.get_by_test_id("form-error")).to_contain_text("date_from")
+    expect(page.get_by_test_id("form-error")).to_contain_text("date_to")
+    expect(rows).to_have_count(0)
+    expect(page.get_by_test_id("empty")).to_be_hidden()
+    expect(page.get_by_test_id("stat-total")).to_have_text("—")
+    page.screenshot(path=str(ARTIFACTS / "conversations-log-viewer-inverted-range.png"), full_page=True)
+    page.locator("#f-date_from").fill("")
+    page.locator("#f-date_to").fill("")
+
     page.locator("#f-q").fill("가" * 201)
     _load(page, lambda: page.get_by_test_id("load-logs").click())
     expect(page.get_by_test_id("form-error")).to_be_visible()
@@ -270,10 +309,13 @@ def test_staff_signs_in_through_the_login_page_and_sees_every_account(live_serve
     page.wait_for_url(f"{live_server.url}/conversations/")
     expect(page.locator(".page-title")).to_contain_text("auditor · 모든 계정")
 
-    _load(page, lambda: page.get_by_test_id("load-logs").click())
     expect(page.get_by_test_id("log-question")).to_have_text(
         ["두 번째 계정의 질문", "첫 번째 계정의 질문", "API 키로 남긴 질문"]
     )
+    _expect_all_closed(page, 3)
     expect(page.get_by_test_id("stat-total")).to_have_text("3")
+    _load(page, lambda: page.get_by_test_id("load-logs").click())
+    expect(page.get_by_test_id("log-question")).to_have_count(3)
+    _screenshots(page, "conversations-log-viewer-staff")
     assert errors == []
     context.close()

@@ -186,3 +186,10 @@ def test_ranking_over_months_combines_monthly_and_daily_rollups(staff_client, ma
     assert rolled["total"] == live["total"] > 0
     assert rolled["per_user"] == live["per_user"]
     assert rolled["top_keywords"] == live["top_keywords"]
+
+
+def test_inverted_date_range_is_400_naming_both_fields(staff_client, history):
+    response = staff_client.get(URL, {"date_from": _at(0).date().isoformat(), "date_to": _at(3).date().isoformat()})
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"date_from", "date_to"}

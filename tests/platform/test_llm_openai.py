@@ -250,6 +250,39 @@ class TestErrors:
         with pytest.raises(llm.LLMBadRequest):
             asyncio.run(refused_stream())
 
+    @pytest.mark.parametrize(
+        ("model", "stream"),
+        [("fail-500", False), ("fail-500", True), ("malformed-stream", True), ("no-finish", True)],
+    )
+    def test_an_error_names_the_provider_and_model_tried(self, upstream, model, stream):
+        error = _raises(llm.LLMError, model, stream=stream)
+        assert (error.provider, error.model) == ("openai", model)
+
+    def test_an_error_names_the_configured_model_when_none_is_given(self, upstream, settings):
+        settings.OPENAI_MODEL = "fail-500"
+        with pytest.raises(llm.LLMUnavailable) as caught:
+            llm.complete(QUESTION)
+        assert (caught.value.provider, caught.value.model) == ("openai", "fail-500")
+        assert llm.model_name() == "fail-500" and llm.model_name("local") == "extractive-v1"
+
+    def test_async_errors_name_the_model_tried(self, upstream):
+        async def refused_stream():
+            async with llm.astream(QUESTION, model="fail-400"):
+                pass
+
+        async def malformed_stream():
+            async with llm.astream(QUESTION, model="malformed-stream") as chunks:
+                return [delta async for delta in chunks]
+
+        for run, model in [
+            (lambda: llm.acomplete(QUESTION, model="fail-500"), "fail-500"),
+            (refused_stream, "fail-400"),
+            (malformed_stream, "malformed-stream"),
+        ]:
+            with pytest.raises(llm.LLMError) as caught:
+                asyncio.run(run())
+            assert (caught.value.provider, caught.value.model) == ("openai", model)
+
     def test_unreachable_server_is_unavailable(self, settings):
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))

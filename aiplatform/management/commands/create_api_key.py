@@ -1,5 +1,6 @@
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from aiplatform import services
 from aiplatform.choices import APIKeyScope
@@ -28,7 +29,7 @@ class Command(BaseCommand):
             try:
                 owner_user = get_user_model().objects.get(username=owner)
             except get_user_model().DoesNotExist:
-                raise CommandError(f"No user named {owner!r}.") from None
+                raise CommandError(_("No user named %(name)r.") % {"name": owner}) from None
         try:
             api_key, secret = services.api_key_create(
                 name=name, scopes=scope, owner=owner_user, expires_in_days=expires_in_days
@@ -36,7 +37,10 @@ class Command(BaseCommand):
         except DomainError as exc:
             raise CommandError(exc.message) from None
         self.stderr.write(
-            f"Created API key '{api_key.name}' (prefix {api_key.prefix}, scopes {', '.join(api_key.scopes)}). "
-            "Store it now; it cannot be shown again."
+            _(
+                "Created API key '%(name)s' (prefix %(prefix)s, scopes %(scopes)s). "
+                "Store it now; it cannot be shown again."
+            )
+            % {"name": api_key.name, "prefix": api_key.prefix, "scopes": ", ".join(api_key.scopes)}
         )
         self.stdout.write(secret)

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 
 from aiplatform import services
 
@@ -14,8 +15,16 @@ class Command(BaseCommand):
         password = services.admin_ensure(username=username, email=email)
         if password is None:
             self.stdout.write(
-                f"Admin user '{username}' already exists (password unchanged; "
-                f"reset it with: manage.py changepassword {username})."
+                _(
+                    "Admin user '%(name)s' already exists (password unchanged; "
+                    "reset it with: manage.py changepassword %(name)s)."
+                )
+                % {"name": username}
             )
             return
-        self.stdout.write(self.style.SUCCESS(f"Admin user created: {username} / {password}  (shown only this once)"))
+        self.stdout.write(
+            self.style.SUCCESS(
+                _("Admin user created: %(name)s / %(password)s  (shown only this once)")
+                % {"name": username, "password": password}
+            )
+        )

@@ -1,6 +1,7 @@
 from django.apps import apps
 from django.core.management.base import BaseCommand
 from django.utils.module_loading import module_has_submodule
+from django.utils.translation import gettext as _
 
 
 class Command(BaseCommand):
@@ -16,5 +17,5 @@ class Command(BaseCommand):
             if not module_has_submodule(config.module, "demo"):
                 continue
             module = import_module(f"{config.name}.demo")
-            self.stdout.write(f"[{config.label}] demo data")
+            self.stdout.write(_("[%(app)s] demo data") % {"app": config.label})
             module.load_demo_data(self.stdout)

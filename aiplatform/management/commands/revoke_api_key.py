@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from aiplatform import services
 from aiplatform.errors import DomainError
@@ -15,4 +16,6 @@ class Command(BaseCommand):
             api_key = services.api_key_revoke(prefix=prefix)
         except DomainError as exc:
             raise CommandError(exc.message) from None
-        self.stdout.write(f"Revoked API key '{api_key.name}' ({api_key.prefix}).")
+        self.stdout.write(
+            _("Revoked API key '%(name)s' (%(prefix)s).") % {"name": api_key.name, "prefix": api_key.prefix}
+        )

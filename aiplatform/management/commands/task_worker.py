@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 
 class Command(BaseCommand):
@@ -16,4 +17,7 @@ class Command(BaseCommand):
         elif backend == "rq":
             call_command("rqworker", "default", job_class="django_tasks_rq.Job")
         else:
-            raise CommandError(f"TASKS_BACKEND={backend} runs tasks inside the request; there is no worker to start.")
+            raise CommandError(
+                _("TASKS_BACKEND=%(backend)s runs tasks inside the request; there is no worker to start.")
+                % {"backend": backend}
+            )
