@@ -6,5 +6,6 @@ app_name = "modeltrainer"
 
 urlpatterns = [
     path("", views.ModelPageView.as_view(), name="page"),
-    path("metrics/", views.MetricsPageView.as_view(), name="metrics"),
+    # The former metrics page: the same page, whose metrics section it was.
+    path("metrics/", views.ModelPageView.as_view(), name="metrics"),
 ]

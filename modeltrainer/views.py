@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.views.generic import RedirectView, TemplateView
+from django.views.generic import TemplateView
 
 from . import charts, selectors
 from .choices import ActivationRequest, ActivationResult, Algorithm, ExampleSource, Tokenizer, VersionStatus
@@ -76,11 +76,3 @@ class ModelPageView(LoginRequiredMixin, TemplateView):
             }
         )
         return context
-
-
-class MetricsPageView(RedirectView):
-    """The former metrics page: its charts and history are part of /model/."""
-
-    url = "/model/#metrics"
-    permanent = False
-    query_string = False

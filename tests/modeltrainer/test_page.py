@@ -35,13 +35,15 @@ def test_anonymous_visitor_is_sent_to_the_login_page(db):
     assert response["Location"] == f"/accounts/login/?next={PAGE}"
 
 
-def test_the_former_metrics_page_leads_to_the_model_page(db):
+def test_the_former_metrics_page_shows_the_model_page(db):
     client = Client()
     client.force_login(UserFactory())
 
     response = client.get("/model/metrics/")
 
-    assert response.status_code == 302 and response["Location"] == "/model/#metrics"
+    assert response.status_code == 200
+    assert response.templates[0].name == "modeltrainer/model.html"
+    assert 'id="metrics"' in response.content.decode()
 
 
 def _page_of(browser, live_server, user, width: int):
