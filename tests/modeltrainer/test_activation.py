@@ -295,3 +295,28 @@ def test_train_model_activates_the_first_version_by_default(seed_examples):
         f"{version.duration_s} s (active)"
     )
     assert "No version was active, so this one became active." in err
+
+
+def test_compare_with_no_active_version_has_nothing_to_compare_with(staff_client, trained_version):
+    version = trained_version(activate="never")
+
+    body = staff_client.get(f"/api/model/versions/{version.pk}/compare/").json()
+
+    assert body["against"] is None
+    assert body["overall"]["macro_f1"] == {"version": version.metrics["macro_f1"], "against": None, "delta": None}
+    assert all(row["against"] is None and row["delta"] is None for row in body["per_label_f1"])
+
+
+def test_a_version_trained_before_decisions_were_recorded_reads_empty(staff_client, trained_version):
+    version = trained_version()
+    ModelVersion.objects.filter(pk=version.pk).update(activation={})
+
+    body = staff_client.get(f"/api/model/versions/{version.pk}/").json()
+
+    assert body["activation"] == {
+        "requested": "if_better",
+        "requested_label": "If not worse than the active version",
+        "result": "",
+        "result_label": "",
+        "reason": "",
+    }
