@@ -180,7 +180,8 @@ def test_guides_are_read_from_docs_only(client, tmp_path, monkeypatch):
 
     (tmp_path / "modeltrainer.md").write_text("# Model\n", encoding="utf-8")
     (tmp_path / "platform.md").write_text(
-        "# 플랫폼 안내\n\nSee [the model](modeltrainer.md#training), [the README](../README.md) and `<b>`.\n\n<script>alert(1)</script>\n\n"
+        "# 플랫폼 안내\n\nSee [the model](modeltrainer.md#training), [the README](../README.md) and `<b>`.\n\n"
+        "<script>alert(1)</script>\n\n"
         "| a | b |\n|---|---|\n| 1 | **2** |\n\n```bash\ncurl -s $BASE <x>\n```\n",
         encoding="utf-8",
     )
