@@ -87,6 +87,7 @@ def leases_reap(*, now=None) -> tuple[int, int]:
         status=RequestStatus.FAILED,
         lease_expires_at=None,
         finished_at=now,
+        message=_("Failed."),
         error=_("The worker stopped reporting and the lease ran out on every attempt."),
     )
     requeued = expired.filter(attempts__lt=F("max_attempts")).update(
@@ -189,6 +190,9 @@ def request_update_status(
     elif status == RequestStatus.FAILED:
         ended = PathologyRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING, worker=worker).update(
             status=RequestStatus.FAILED,
+            # The message was the last progress report ("claimed", "features 40/90"); the
+            # error says what went wrong, the message that it is over.
+            message=_("Failed."),
             error=message or _("The worker reported a failure."),
             finished_at=now,
             lease_expires_at=None,
@@ -214,6 +218,7 @@ def _hand_back(*, worker: InferenceWorker, request_id, message: str, now) -> Non
     ended = held.filter(attempts__gte=F("max_attempts")).update(
         status=RequestStatus.FAILED,
         error=_("Handed back on every attempt; the last reason: %(reason)s") % {"reason": reason},
+        message=_("Failed."),
         finished_at=now,
         lease_expires_at=None,
     )
@@ -248,6 +253,7 @@ def request_complete(
         result=result,
         heatmap=name,
         progress=100,
+        message=_("Completed."),
         finished_at=now,
         lease_expires_at=None,
         error="",

@@ -79,7 +79,7 @@ def request_cancel(*, request: PathologyRequest) -> PathologyRequest:
     its next report (409, request_cancelled) and stops."""
     cancelled = PathologyRequest.objects.filter(
         pk=request.pk, status__in=[RequestStatus.PENDING, RequestStatus.PROCESSING]
-    ).update(status=RequestStatus.CANCELLED, finished_at=timezone.now(), lease_expires_at=None)
+    ).update(status=RequestStatus.CANCELLED, finished_at=timezone.now(), lease_expires_at=None, message=_("Cancelled."))
     protocol.workers_release(request_ids=[request.pk])
     request.refresh_from_db()
     if not cancelled:
