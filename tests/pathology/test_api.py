@@ -253,3 +253,25 @@ def test_a_failing_server_pipeline_fails_the_request(owner_client, settings, dja
     failed = PathologyRequest.objects.get(pk=response.json()["request_id"])
     assert failed.status == RequestStatus.FAILED and "missing.svs" in failed.error
     local.pipeline_load.cache_clear()
+
+
+def test_every_path_works_without_its_trailing_slash(owner_client, staff_client, worker_client):
+    """No 301 to the slashed form: a client that follows one turns its POST into a GET."""
+    worker = worker_client()
+    created = post(owner_client, "/api/pathology/analyze", {"slide_file": "case-1.svs"})
+    assert created.status_code == 202, created.content
+    request_id = created.json()["request_id"]
+
+    assert worker.get("/api/pathology/pending-requests").json()["count"] == 1
+    assert post(worker, f"/api/pathology/update-status/{request_id}", {"status": "processing"}).status_code == 200
+    completed = post(worker, f"/api/pathology/complete-request/{request_id}", {"result": RESULT})
+    assert completed.status_code == 200, completed.content
+    assert owner_client.get("/api/pathology/requests").json()["results"][0]["request_id"] == request_id
+    assert owner_client.get(f"/api/pathology/requests/{request_id}").json()["status"] == "completed"
+    assert owner_client.get(f"/api/pathology/requests/{request_id}/heatmap").status_code == 404
+    assert post(owner_client, f"/api/pathology/requests/{request_id}/cancel").status_code == 409
+    assert post(staff_client, f"/api/pathology/requests/{request_id}/requeue").status_code == 409
+    assert staff_client.get("/api/pathology/workers").status_code == 200
+    # The slashed forms, which the seed's clients call, are what the API names.
+    assert completed.json()["request"]["heatmap_url"] is None
+    assert owner_client.get("/api/pathology/requests/").status_code == 200
