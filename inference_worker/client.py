@@ -76,11 +76,14 @@ class PathologyClient:
 
     # The protocol
 
-    def pending(self, limit: int = 10, wait: int = 0) -> list[dict]:
-        """Claimable requests; `wait` long-polls that many seconds."""
-        body = self._call(
-            "GET", "pending-requests/", params={"limit": limit, "wait": wait}, read_timeout=self.timeout + wait
-        )
+    def pending(self, limit: int = 10, wait: int = 0, sources=None) -> list[dict]:
+        """Claimable requests; `wait` long-polls that many seconds; `sources`
+        ("file", "orthanc", "upload") asks only for requests whose slide this
+        worker can open (None: all)."""
+        params = {"limit": limit, "wait": wait}
+        if sources is not None:
+            params["sources"] = ",".join(sources)
+        body = self._call("GET", "pending-requests/", params=params, read_timeout=self.timeout + wait)
         rows = body.get("requests")
         if not isinstance(rows, list):
             raise WorkerAPIError(f"pending-requests answered without a list of requests: {str(body)[:200]}")

@@ -48,6 +48,14 @@ class SlideUnavailable(Exception):
     """The slide's source (Orthanc) cannot be reached now: worth trying later."""
 
 
+class SlideSourceMissing(SlideUnavailable, SlideNotFound):
+    """This worker lacks the source the request's slide needs (no
+    ORTHANC_URL for an Orthanc series, no SVS_STORAGE_DIR for a file): the
+    slide is not found here, and a worker that has the source may find it.
+    A SlideUnavailable, so the worker hands the request back rather than
+    fail it."""
+
+
 @dataclass(frozen=True)
 class Located:
     """Where a request's slide is: a file, or the Orthanc DICOM WSI
@@ -64,6 +72,17 @@ class SlideSource:
     orthanc: Orthanc | None = None
     download_dir: Path | None = None
     max_download_bytes: int = 20 * 2**30
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """What this worker can open, as pending-requests' `sources` names
+        it: "file" (SVS_STORAGE_DIR), "orthanc" (ORTHANC_URL), "upload"
+        (slides uploaded to the platform, fetched from it)."""
+        return (
+            *(("file",) if self.storage_dir is not None else ()),
+            *(("orthanc",) if self.orthanc is not None else ()),
+            "upload",
+        )
 
     @contextmanager
     def open(self, request: Mapping, progress: Callable[[int, str], object] | None = None) -> Iterator[Path]:
@@ -94,7 +113,7 @@ class SlideSource:
             raise SlideNotFound("the request names no slide (no slide file, Orthanc instance or series)")
         if self.orthanc is None:
             tried.append("ORTHANC_URL is not set, so the request's Orthanc instance or series cannot be looked up")
-            raise SlideNotFound("; ".join(tried))
+            raise SlideSourceMissing("; ".join(tried))
         try:
             return self._from_orthanc(instance_id, series_id, tried)
         except OrthancNotFound as exc:
@@ -104,7 +123,7 @@ class SlideSource:
 
     def _file(self, name: str) -> Path:
         if self.storage_dir is None:
-            raise SlideNotFound("SVS_STORAGE_DIR is not set: this machine has no slide storage")
+            raise SlideSourceMissing("SVS_STORAGE_DIR is not set: this machine has no slide storage")
         return find_slide_file(name, storage_dir=self.storage_dir)
 
     def _from_orthanc(self, instance_id: str, series_id: str, tried: list[str]) -> Located:

@@ -24,6 +24,11 @@ ProgressCallback = Callable[[int, str], None]
 
 
 class Analyzer(Protocol):
+    # What the analyzer can open ("file", "orthanc", "upload"), which the
+    # worker tells pending-requests so that it is offered only those; None
+    # (or no attribute): everything.
+    sources: tuple[str, ...] | None
+
     def analyze(self, request: dict, progress: ProgressCallback) -> dict:
         """Analyse the slide of `request` (a row of pending-requests); return
         {"result": {...}, "heatmap_png": bytes}. Calls `progress(percent,
@@ -43,8 +48,9 @@ class PipelineAnalyzer:
         self._pipeline = None
         self._slides = None
 
-    def analyze(self, request: dict, progress: ProgressCallback) -> dict:
-        from . import pipeline, slides
+    @property
+    def slide_source(self):
+        from . import slides
 
         if self._slides is None:
             cfg = self.config
@@ -56,7 +62,16 @@ class PipelineAnalyzer:
                 download_dir=cfg.slide_download_dir,
                 max_download_mb=cfg.slide_download_max_mb,
             )
-        with self._slides.open(request, progress) as path:
+        return self._slides
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.slide_source.sources
+
+    def analyze(self, request: dict, progress: ProgressCallback) -> dict:
+        from . import pipeline
+
+        with self.slide_source.open(request, progress) as path:
             if self._pipeline is None:
                 progress(1, "loading the model")
                 base, allow_untrained = pipeline.config_from_env()
@@ -153,7 +168,9 @@ class Worker:
         if self.stopping.is_set():
             return False
         wait = self.config.long_poll_wait
-        rows = self.client.pending(limit=self.config.claim_limit, wait=wait)
+        rows = self.client.pending(
+            limit=self.config.claim_limit, wait=wait, sources=getattr(self.analyzer, "sources", None)
+        )
         if not rows:
             if wait <= 0:
                 self.stopping.wait(self.config.poll_interval)

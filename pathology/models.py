@@ -55,6 +55,10 @@ class PathologyRequest(models.Model):
     orthanc_instance_id = models.CharField("Orthanc 인스턴스", max_length=64, blank=True)
     orthanc_series_id = models.CharField("Orthanc 시리즈", max_length=64, blank=True)
     slide_file = models.CharField("슬라이드 파일", max_length=255, blank=True)
+    # The slide was uploaded to this server: `slide_file` is then its name in
+    # the server's slide storage (PATHOLOGY_SLIDE_STORAGE_DIR), which a
+    # worker without that disk downloads through the worker API.
+    slide_uploaded = models.BooleanField("업로드된 슬라이드", default=False)
     study_id = models.CharField("검사 ID", max_length=64, blank=True)
     patient_id = models.CharField("환자 ID", max_length=64, blank=True)
     requested_by = models.ForeignKey(
@@ -77,6 +81,10 @@ class PathologyRequest(models.Model):
     message = models.CharField("메시지", max_length=255, blank=True)
     result = models.JSONField("결과", null=True, blank=True)
     heatmap = models.FileField("히트맵", upload_to=heatmap_path, blank=True)
+    # The slide's thumbnail the heatmap (RGBA, same size) is laid over, and
+    # JPEG tiles of the top regions: result["top_regions"][n] is tiles[n].
+    thumbnail = models.FileField("썸네일", upload_to=heatmap_path, blank=True)
+    tiles = models.JSONField("영역 타일", default=list, blank=True)
     error = models.TextField("오류", blank=True)
     created_at = models.DateTimeField("요청", default=timezone.now)
     claimed_at = models.DateTimeField("할당", null=True, blank=True)
@@ -101,6 +109,14 @@ class PathologyRequest(models.Model):
     def heatmap_url(self) -> str | None:
         """Where the heatmap is served (through the API: media files are not)."""
         return reverse("pathology-api:request-heatmap", args=[self.pk]) if self.heatmap else None
+
+    @property
+    def thumbnail_url(self) -> str | None:
+        return reverse("pathology-api:request-thumbnail", args=[self.pk]) if self.thumbnail else None
+
+    @property
+    def tile_urls(self) -> list[str]:
+        return [reverse("pathology-api:request-tile", args=[self.pk, n]) for n in range(len(self.tiles or []))]
 
     @property
     def slide_reference(self) -> str:

@@ -59,6 +59,7 @@ class PendingRequestSerializer(serializers.ModelSerializer):
         fields = [
             "request_id",
             *SLIDE_REFERENCE_FIELDS,
+            "slide_uploaded",
             "priority",
             "attempts",
             "max_attempts",

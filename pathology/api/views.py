@@ -6,6 +6,7 @@ only API keys with the `worker` scope and refuse user logins."""
 
 from django.conf import settings
 from django.http import FileResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
@@ -17,6 +18,7 @@ from rest_framework.views import APIView
 from aiplatform.api.pagination import parse_bounded_int
 from aiplatform.api.permissions import IsStaff, ScopedAccess, request_api_key
 from aiplatform.choices import APIKeyScope
+from aiplatform.errors import InvalidInput
 
 from .. import selectors
 from ..filtersets import PathologyRequestFilterSet
@@ -59,6 +61,21 @@ class AnalyzeView(APIView):
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
 
+def parse_sources(request) -> tuple[str, ...] | None:
+    raw = request.query_params.get("sources")
+    if raw is None:
+        return None
+    sources = tuple(name.strip() for name in raw.split(",") if name.strip())
+    unknown = [name for name in sources if name not in protocol.SLIDE_SOURCES]
+    if unknown:
+        raise InvalidInput(
+            _("Unknown source %(names)s; the sources are %(known)s.")
+            % {"names": ", ".join(unknown), "known": ", ".join(protocol.SLIDE_SOURCES)},
+            field="sources",
+        )
+    return sources
+
+
 class WorkerView(APIView):
     """Base of the worker endpoints: `worker` keys only, and the worker the key stands for."""
 
@@ -86,6 +103,12 @@ class PendingRequestsView(WorkerView):
         parameters=[
             OpenApiParameter("limit", int, description="1-50, default 10"),
             OpenApiParameter("wait", int, description="long-poll seconds, 0 to PATHOLOGY_LONG_POLL_MAX_SECONDS"),
+            OpenApiParameter(
+                "sources",
+                str,
+                description="what this worker can open, comma-separated: file (its slide storage), orthanc, "
+                "upload (downloads uploaded slides); only requests it can open are listed. Absent: all.",
+            ),
         ],
         responses=OpenApiTypes.OBJECT,
     )
@@ -94,8 +117,9 @@ class PendingRequestsView(WorkerView):
         wait = parse_bounded_int(
             request, "wait", default=0, minimum=0, maximum=settings.PATHOLOGY_LONG_POLL_MAX_SECONDS
         )
+        sources = parse_sources(request)
         self.worker(request)
-        rows = protocol.requests_claimable(limit=limit, wait=wait)
+        rows = protocol.requests_claimable(limit=limit, wait=wait, sources=sources)
         data = PendingRequestSerializer(rows, many=True).data
         return Response({"success": True, "count": len(data), "requests": data})
 

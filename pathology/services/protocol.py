@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -123,16 +123,38 @@ def leases_reap_now_and_then() -> None:
         _reap_lock.release()
 
 
-def requests_claimable(*, limit: int, wait: float = 0) -> list[PathologyRequest]:
-    """Pending requests, highest priority then oldest first. With `wait`, ask
-    again every PATHOLOGY_POLL_SECONDS until one appears or `wait` seconds
-    have passed."""
+# What a worker can open, as it names it when it polls.
+SLIDE_SOURCES = ("file", "orthanc", "upload")
+
+
+def _openable_with(sources) -> Q:
+    """Requests whose slide a worker with these sources can open: a file
+    name needs "file" (its slide storage), an Orthanc instance or series
+    "orthanc", an uploaded slide "upload" (it downloads it from here) or
+    "file" (a worker that shares this server's slide storage)."""
+    openable = Q(pk__in=[])
+    if "file" in sources:
+        openable |= ~Q(slide_file="")
+    if "orthanc" in sources:
+        openable |= ~Q(orthanc_instance_id="") | ~Q(orthanc_series_id="")
+    if "upload" in sources:
+        openable |= Q(slide_uploaded=True)
+    return openable
+
+
+def requests_claimable(*, limit: int, wait: float = 0, sources=None) -> list[PathologyRequest]:
+    """Pending requests, highest priority then oldest first; with `sources`
+    (see SLIDE_SOURCES) only those a worker with them can open, so that it
+    does not claim a request only to hand it back. With `wait`, ask again
+    every PATHOLOGY_POLL_SECONDS until one appears or `wait` seconds have
+    passed."""
     deadline = time.monotonic() + wait
+    pending = PathologyRequest.objects.filter(status=RequestStatus.PENDING)
+    if sources is not None:
+        pending = pending.filter(_openable_with(sources))
     while True:
         leases_reap_now_and_then()
-        rows = list(
-            PathologyRequest.objects.filter(status=RequestStatus.PENDING).order_by("-priority", "created_at")[:limit]
-        )
+        rows = list(pending.order_by("-priority", "created_at")[:limit])
         remaining = deadline - time.monotonic()
         if rows or remaining <= 0:
             return rows

@@ -317,7 +317,7 @@ def test_a_platform_that_refuses_hand_backs_gets_a_failure_instead():
         base_url = "http://platform.invalid/api/pathology"
         failed = []
 
-        def pending(self, limit, wait):
+        def pending(self, limit, wait, sources=None):
             return [{"request_id": "r-1", "priority": 0, "slide_file": "a.svs"}]
 
         def claim(self, request_id):
@@ -344,3 +344,42 @@ def test_a_platform_that_refuses_hand_backs_gets_a_failure_instead():
 
     assert worker.run_once() is True
     assert platform.failed == [("r-1", "Orthanc at http://pacs:8042 is not reachable")]
+
+
+def test_a_worker_without_orthanc_is_not_offered_orthanc_requests(api_url, tmp_path):
+    """It says what it can open when it polls (sources=file,upload), so it
+    never claims a request it would have to hand back."""
+    from inference_worker.worker import PipelineAnalyzer
+
+    (tmp_path / "slides").mkdir()
+    by_series = request_create(requested_by=UserFactory(), orthanc_series_id="1f2e3d4c-1f2e3d4c-1f2e3d4c-1f2e3d4c")
+    worker = worker_for(api_url, None)
+    worker.config = dataclasses.replace(worker.config, svs_storage_dir=str(tmp_path / "slides"))
+    worker.analyzer = PipelineAnalyzer(worker.config)
+
+    assert worker.analyzer.sources == ("file", "upload")
+    assert worker.client.pending(sources=worker.analyzer.sources) == []
+    assert worker.run_once() is False
+
+    by_series.refresh_from_db()
+    assert (by_series.status, by_series.attempts) == (RequestStatus.PENDING, 0)
+
+
+def test_a_worker_without_orthanc_hands_an_orthanc_request_back(api_url, tmp_path):
+    """Offered one all the same (a platform that does not filter by
+    sources), it hands it back for a worker that has Orthanc, not fail it."""
+    from inference_worker.worker import PipelineAnalyzer
+
+    class Unfiltered(PipelineAnalyzer):
+        sources = None
+
+    by_instance = request_create(requested_by=UserFactory(), orthanc_instance_id="1f2e3d4c-1f2e3d4c-1f2e3d4c-1f2e3d4c")
+    worker = worker_for(api_url, None)
+    worker.config = dataclasses.replace(worker.config, slide_source_retry_seconds=0)
+    worker.analyzer = Unfiltered(worker.config)
+
+    assert worker.run_once() is True
+
+    by_instance.refresh_from_db()
+    assert (by_instance.status, by_instance.attempts, by_instance.worker) == (RequestStatus.PENDING, 1, None)
+    assert "ORTHANC_URL is not set" in by_instance.message and by_instance.error == ""

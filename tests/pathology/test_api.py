@@ -275,3 +275,14 @@ def test_every_path_works_without_its_trailing_slash(owner_client, staff_client,
     # The slashed forms, which the seed's clients call, are what the API names.
     assert completed.json()["request"]["heatmap_url"] is None
     assert owner_client.get("/api/pathology/requests/").status_code == 200
+
+
+def test_pending_requests_by_sources(worker_client, make_request):
+    worker = worker_client()
+    by_series = make_request(slide_file="", orthanc_series_id="s-1")
+
+    assert worker.get("/api/pathology/pending-requests/?sources=file,upload").json()["count"] == 0
+    listed = worker.get("/api/pathology/pending-requests/?sources=orthanc").json()["requests"]
+    assert [row["request_id"] for row in listed] == [str(by_series.pk)]
+    bad = worker.get("/api/pathology/pending-requests/?sources=file,ftp")
+    assert bad.status_code == 400 and "sources" in bad.json()["error"]["fields"]

@@ -346,3 +346,20 @@ def test_a_request_failed_by_its_lease_no_longer_says_claimed(make_worker, make_
 
     request.refresh_from_db()
     assert (request.status, request.message) == (RequestStatus.FAILED, gettext("Failed."))
+
+
+def test_a_worker_is_offered_only_requests_it_can_open(make_request):
+    by_file = make_request(slide_file="a.svs")
+    by_series = make_request(slide_file="", orthanc_series_id="s-1")
+    both = make_request(slide_file="b.svs", orthanc_instance_id="i-1")
+    uploaded = make_request(slide_file="up.svs")
+    PathologyRequest.objects.filter(pk=uploaded.pk).update(slide_uploaded=True)
+
+    def offered(sources):
+        return {r.pk for r in protocol.requests_claimable(limit=10, sources=sources)}
+
+    assert offered(None) == {by_file.pk, by_series.pk, both.pk, uploaded.pk}
+    assert offered(("file", "upload")) == {by_file.pk, both.pk, uploaded.pk}
+    assert offered(("orthanc", "upload")) == {by_series.pk, both.pk, uploaded.pk}
+    assert offered(("upload",)) == {uploaded.pk}
+    assert offered(()) == set()
