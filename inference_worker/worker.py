@@ -87,6 +87,13 @@ class _ShuttingDown(Exception):
     """Raised in the analysis when the worker is told to stop at once."""
 
 
+class _StopNow(BaseException):
+    """Raised by the signal handler into a worker that holds nothing (it is
+    in its long poll, or pausing): there is nothing to finish, so it stops
+    at once instead of at the poll's end. A BaseException, so that no
+    `except Exception` on the way (requests, urllib3) takes it for an error."""
+
+
 class _Heartbeat(threading.Thread):
     """Sends the analysis' latest progress every `interval` seconds, which
     renews the lease; notes when the request is lost."""
@@ -127,6 +134,9 @@ class Worker:
         self.analyzer = analyzer
         self.stopping = threading.Event()
         self.abandoning = threading.Event()
+        # True while the worker holds no request and is waiting (long poll,
+        # pause): a signal then stops it at once.
+        self._idle = False
 
     def stop(self, *_args) -> None:
         """Claim nothing more; the request in hand is finished first. A
@@ -140,12 +150,19 @@ class Worker:
         log.info("stopping after the current request (stop again to hand it back)")
         self.stopping.set()
 
+    def _on_signal(self, *_args) -> None:
+        self.stop()
+        if self._idle:
+            raise _StopNow
+
     def run_forever(self) -> None:
-        """Serve requests until stop() (SIGTERM, SIGINT). An unreachable
-        platform is waited for; a refused key or URL raises WorkerAPIError."""
+        """Serve requests until stop() (SIGTERM, SIGINT). Holding nothing, it
+        stops at once (its long poll is abandoned: listing claims nothing);
+        holding a request, as stop() says. An unreachable platform is waited
+        for; a refused key or URL raises WorkerAPIError."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = {number: signal.signal(number, self.stop) for number in (signal.SIGTERM, signal.SIGINT)}
+            previous = {number: signal.signal(number, self._on_signal) for number in (signal.SIGTERM, signal.SIGINT)}
         log.info("worker %s polling %s", self.config.host, self.client.base_url)
         pause = self.config.poll_interval
         try:
@@ -154,26 +171,42 @@ class Worker:
                     self.run_once()
                 except ServerUnavailable as exc:
                     log.error("%s; waiting %.0f s", exc, pause)
-                    self.stopping.wait(pause)
+                    self._wait(pause)
                     pause = min(pause * 2, 300)
                     continue
                 pause = self.config.poll_interval
+        except _StopNow:
+            pass
         finally:
+            self._idle = False
             for number, handler in previous.items():
                 signal.signal(number, handler)
         log.info("worker stopped")
+
+    def _wait(self, seconds: float) -> None:
+        """Pause, holding nothing: a signal ends the pause and the worker."""
+        self._idle = True
+        try:
+            self.stopping.wait(seconds)
+        finally:
+            self._idle = False
 
     def run_once(self) -> bool:
         """Take and process at most one request; True when one was processed."""
         if self.stopping.is_set():
             return False
         wait = self.config.long_poll_wait
-        rows = self.client.pending(
-            limit=self.config.claim_limit, wait=wait, sources=getattr(self.analyzer, "sources", None)
-        )
+        self._idle = True
+        try:
+            rows = self.client.pending(
+                limit=self.config.claim_limit, wait=wait, sources=getattr(self.analyzer, "sources", None)
+            )
+        finally:
+            # From here on a claim may be under way: a signal no longer interrupts.
+            self._idle = False
         if not rows:
             if wait <= 0:
-                self.stopping.wait(self.config.poll_interval)
+                self._wait(self.config.poll_interval)
             return False
         # Random order, highest priority first: sort() is stable.
         random.shuffle(rows)
@@ -266,7 +299,7 @@ class Worker:
             # A platform that refuses hand-backs: the request fails with the reason.
             log.warning("request %s: hand-back refused (%s)", request_id, exc)
             self._fail(request_id, reason, started)
-        self.stopping.wait(self.config.slide_source_retry_seconds)
+        self._wait(self.config.slide_source_retry_seconds)
 
     def _fail(self, request_id: str, error: str, started: float) -> None:
         log.warning("request %s: failed after %.1f s: %s", request_id, time.monotonic() - started, error)

@@ -383,3 +383,53 @@ def test_a_worker_without_orthanc_hands_an_orthanc_request_back(api_url, tmp_pat
     by_instance.refresh_from_db()
     assert (by_instance.status, by_instance.attempts, by_instance.worker) == (RequestStatus.PENDING, 1, None)
     assert "ORTHANC_URL is not set" in by_instance.message and by_instance.error == ""
+
+
+def test_an_idle_worker_process_stops_within_a_second_of_sigterm(api_url, settings, tmp_path):
+    """`python -m inference_worker` in its long poll (20 s here) holds
+    nothing: SIGTERM ends it at once, not at the poll's end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pathology.models import InferenceWorker
+
+    settings.PATHOLOGY_LONG_POLL_MAX_SECONDS = 30
+    _key, secret = api_key_create(name="idle-lab", scopes=["worker"])
+    env = {
+        **os.environ,
+        "DJANGO_API_URL": api_url,
+        "WORKER_API_KEY": secret,
+        "WORKER_NAME": "idle-lab",
+        "LONG_POLL_WAIT": "20",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference_worker"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not InferenceWorker.objects.filter(name="idle-lab", last_seen__isnull=False).exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate(timeout=5)[0]
+            time.sleep(0.1)
+        time.sleep(1)  # well into its long poll
+
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=20)[0]
+        took = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 0, output
+    assert took < 1, f"stopped {took:.1f} s after SIGTERM"
+    assert "worker stopped" in output
