@@ -4,7 +4,7 @@ of times with exponential backoff and jitter; a 409 means the request is no
 longer this worker's (taken, cancelled, finished); any other 4xx is a
 mistake of configuration (wrong key, wrong URL) and raised at once."""
 
-import base64
+import json
 import logging
 import random
 import time
@@ -35,6 +35,14 @@ class RequestLost(Exception):
         super().__init__(message)
         self.code = code
         self.current_status = current_status
+
+
+def _type(image: bytes) -> str:
+    return "image/png" if image.startswith(b"\x89PNG") else "image/jpeg"
+
+
+def _extension(image: bytes) -> str:
+    return "png" if image.startswith(b"\x89PNG") else "jpg"
 
 
 def _error_of(response: requests.Response) -> dict:
@@ -117,13 +125,30 @@ class PathologyClient:
         has used its attempts), saying why in `message`."""
         self._call("POST", f"update-status/{request_id}/", json={"status": "pending", "message": message[:2000]})
 
-    def complete(self, request_id: str, result: dict, heatmap_png: bytes | None) -> dict:
-        """Upload the result and the heatmap; returns the server's answer
-        (`stored` false when the same completion had already arrived)."""
-        body = {"result": result}
+    def complete(
+        self,
+        request_id: str,
+        result: dict,
+        heatmap_png: bytes | None,
+        *,
+        thumbnail: bytes | None = None,
+        tiles: list[bytes] | tuple[bytes, ...] = (),
+    ) -> dict:
+        """Upload the result, the heatmap, the slide's thumbnail and the top
+        regions' tiles (multipart: images need no base64, which would grow
+        them by a third); returns the server's answer (`stored` false when
+        the same completion had already arrived)."""
+        files = []
         if heatmap_png:
-            body["heatmap_base64"] = base64.b64encode(heatmap_png).decode("ascii")
-        return self._call("POST", f"complete-request/{request_id}/", json=body)
+            files.append(("heatmap", ("heatmap.png", heatmap_png, "image/png")))
+        if thumbnail:
+            files.append(("thumbnail", (f"thumbnail.{_extension(thumbnail)}", thumbnail, _type(thumbnail))))
+        for n, tile in enumerate(tiles):
+            files.append(("tiles", (f"tile-{n}.{_extension(tile)}", tile, _type(tile))))
+        if not files:
+            return self._call("POST", f"complete-request/{request_id}/", json={"result": result})
+        data = {"result": json.dumps(result)}
+        return self._call("POST", f"complete-request/{request_id}/", data=data, files=files)
 
     # Transport
 

@@ -31,7 +31,8 @@ class Analyzer(Protocol):
 
     def analyze(self, request: dict, progress: ProgressCallback) -> dict:
         """Analyse the slide of `request` (a row of pending-requests); return
-        {"result": {...}, "heatmap_png": bytes}. Calls `progress(percent,
+        {"result": {...}, "heatmap_png": bytes, and optionally "thumbnail_jpeg":
+        bytes, "tiles_jpeg": [bytes]} (see pipeline.Pipeline.run). Calls `progress(percent,
         message)` now and then; that call raises RequestLost once the request
         is no longer this worker's, which ends the analysis."""
 
@@ -41,7 +42,7 @@ class PipelineAnalyzer:
     says (SVS_STORAGE_DIR, Orthanc). The pipeline (torch, openslide) is
     imported and its model loaded at the first request; its own settings
     (FEATURE_EXTRACTOR, CLASS_NAMES, ...) come from the environment,
-    MODEL_PATH, DEVICE and BATCH_SIZE from the worker's config."""
+    MODEL_PATH, DEVICE, BATCH_SIZE and HEATMAP_MAX_SIDE from the worker's config."""
 
     def __init__(self, config: WorkerConfig):
         self.config = config
@@ -77,7 +78,11 @@ class PipelineAnalyzer:
                 base, allow_untrained = pipeline.config_from_env()
                 model_path = Path(self.config.model_path) if self.config.model_path else None
                 settings = dataclasses.replace(
-                    base, model_path=model_path, device=self.config.device, batch_size=self.config.batch_size
+                    base,
+                    model_path=model_path,
+                    device=self.config.device,
+                    batch_size=self.config.batch_size,
+                    heatmap_max_side=self.config.heatmap_max_side,
                 )
                 self._pipeline = pipeline.Pipeline(settings, allow_untrained=allow_untrained)
             return self._pipeline.run(path, progress=progress)
@@ -258,7 +263,13 @@ class Worker:
             self._dropped(request_id, heartbeat.lost, started)
             return
         try:
-            answer = self.client.complete(request_id, output["result"], output.get("heatmap_png"))
+            answer = self.client.complete(
+                request_id,
+                output["result"],
+                output.get("heatmap_png"),
+                thumbnail=output.get("thumbnail_jpeg"),
+                tiles=output.get("tiles_jpeg") or (),
+            )
         except RequestLost as exc:
             self._dropped(request_id, exc, started)
             return

@@ -23,6 +23,8 @@ class PathologyRequestSerializer(serializers.ModelSerializer):
     worker = serializers.SlugRelatedField(slug_field="name", read_only=True)
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     heatmap_url = serializers.CharField(read_only=True, allow_null=True)
+    thumbnail_url = serializers.CharField(read_only=True, allow_null=True)
+    tile_urls = serializers.ListField(child=serializers.CharField(), read_only=True)
 
     class Meta:
         model = PathologyRequest
@@ -39,6 +41,8 @@ class PathologyRequestSerializer(serializers.ModelSerializer):
             "lease_expires_at",
             "result",
             "heatmap_url",
+            "thumbnail_url",
+            "tile_urls",
             "error",
             "requested_by",
             "created_at",
@@ -81,8 +85,20 @@ class CompleteRequestSerializer(serializers.Serializer):
     result = serializers.JSONField(
         help_text='{"label", "probabilities": {...}, "top_regions": [...]} (a JSON string in multipart)'
     )
-    heatmap = serializers.FileField(required=False, help_text="PNG, multipart.")
+    heatmap = serializers.FileField(
+        required=False, help_text="PNG, multipart: RGBA to lay over the thumbnail, or RGB drawn over the tissue."
+    )
     heatmap_base64 = serializers.CharField(required=False, allow_blank=True, help_text="PNG as base64, in JSON.")
+    thumbnail = serializers.FileField(required=False, help_text="The slide's thumbnail, JPEG or PNG, multipart.")
+    thumbnail_base64 = serializers.CharField(required=False, allow_blank=True, help_text="As base64, in JSON.")
+    tiles = serializers.ListField(
+        child=serializers.FileField(),
+        required=False,
+        help_text="JPEG or PNG tiles of the top regions, in the order of result.top_regions (multipart, repeated).",
+    )
+    tiles_base64 = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="The tiles as base64, in JSON."
+    )
 
 
 class InferenceWorkerSerializer(serializers.ModelSerializer):

@@ -5,12 +5,14 @@ worker endpoints (pending-requests, update-status, complete-request) accept
 only API keys with the `worker` scope and refuse user logins."""
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.http import FileResponse
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,7 +26,14 @@ from .. import selectors
 from ..filtersets import PathologyRequestFilterSet
 from ..models import InferenceWorker
 from ..services import protocol, requests
-from ..services.results import heatmap_decode
+from ..services.results import (
+    CONTENT_TYPES,
+    heatmap_decode,
+    image_kind,
+    result_validate,
+    thumbnail_decode,
+    tiles_decode,
+)
 from .serializers import (
     CompleteRequestSerializer,
     InferenceWorkerSerializer,
@@ -158,11 +167,32 @@ class CompleteRequestView(WorkerView):
         params = CompleteRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        heatmap = heatmap_decode(upload=data.get("heatmap"), encoded=data.get("heatmap_base64"))
+        result = result_validate(data["result"])
         done, stored = protocol.request_complete(
-            worker=self.worker(request), request_id=request_id, result=data["result"], heatmap=heatmap
+            worker=self.worker(request),
+            request_id=request_id,
+            result=result,
+            heatmap=heatmap_decode(upload=data.get("heatmap"), encoded=data.get("heatmap_base64")),
+            thumbnail=thumbnail_decode(upload=data.get("thumbnail"), encoded=data.get("thumbnail_base64")),
+            tiles=tiles_decode(
+                uploads=data.get("tiles"), encoded=data.get("tiles_base64"), regions=len(result.get("top_regions", []))
+            ),
         )
         return Response({"success": True, "stored": stored, "request": PathologyRequestSerializer(done).data})
+
+
+def _image_response(name: str, missing: str) -> FileResponse:
+    """A stored image of a request, with its type by its signature. The
+    name is ours (see protocol._images_save), never a requester's."""
+    if not name or not default_storage.exists(name):
+        raise NotFound(missing)
+    handle = default_storage.open(name, "rb")
+    kind = image_kind(handle.read(8))
+    handle.seek(0)
+    response = FileResponse(handle, content_type=CONTENT_TYPES.get(kind, "application/octet-stream"))
+    # The images of a request never change once it has completed.
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @extend_schema_view(list=extend_schema(tags=[TAG]), retrieve=extend_schema(tags=[TAG]))
@@ -193,13 +223,28 @@ class PathologyRequestViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(tags=[TAG], responses={(200, "image/png"): OpenApiTypes.BINARY, 404: None})
     @action(detail=True, methods=["get"])
     def heatmap(self, request, pk=None):
-        """The heatmap PNG of a completed request."""
+        """The heatmap PNG of a completed request (RGBA: lay it over the thumbnail)."""
         found = self.get_object()
-        if not found.heatmap:
-            from rest_framework.exceptions import NotFound
+        return _image_response(found.heatmap.name, _("This request has no heatmap."))
 
-            raise NotFound("This request has no heatmap.")
-        return FileResponse(found.heatmap.open("rb"), content_type="image/png")
+    @extend_schema(tags=[TAG], responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: None})
+    @action(detail=True, methods=["get"])
+    def thumbnail(self, request, pk=None):
+        """The slide's thumbnail, the size of the heatmap."""
+        found = self.get_object()
+        return _image_response(found.thumbnail.name, _("This request has no thumbnail."))
+
+    @extend_schema(
+        tags=[TAG],
+        parameters=[OpenApiParameter("n", int, OpenApiParameter.PATH, description="0: the top region")],
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: None},
+    )
+    @action(detail=True, methods=["get"], url_path=r"tiles/(?P<n>[0-9]{1,3})", url_name="tile")
+    def tiles(self, request, pk=None, n=None):
+        """The image tile of top region `n` (result.top_regions[n])."""
+        found = self.get_object()
+        names = found.tiles or []
+        return _image_response(names[int(n)] if int(n) < len(names) else "", _("This request has no such tile."))
 
 
 @extend_schema_view(list=extend_schema(tags=[TAG]), retrieve=extend_schema(tags=[TAG]))

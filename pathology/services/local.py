@@ -4,7 +4,8 @@ services as a remote worker (claim, progress renewing the lease, complete).
 
 The pipeline is the callable named by PATHOLOGY_PIPELINE, the code the
 remote worker package runs: `pipeline(request=dict, progress=callable)`
-returns `{"result": {...}, "heatmap_png": bytes | None}`.
+returns `{"result": {...}, "heatmap_png": bytes | None, "thumbnail_jpeg":
+bytes | None, "tiles_jpeg": [bytes, ...]}`.
 """
 
 import logging
@@ -54,7 +55,12 @@ def request_run_locally(*, request_id) -> str:
     try:
         output = pipeline_load()(request=slide, progress=progress)
         request, _stored = protocol.request_complete(
-            worker=worker, request_id=request_id, result=output["result"], heatmap=output.get("heatmap_png")
+            worker=worker,
+            request_id=request_id,
+            result=output["result"],
+            heatmap=output.get("heatmap_png"),
+            thumbnail=output.get("thumbnail_jpeg"),
+            tiles=output.get("tiles_jpeg") or (),
         )
     except Conflict as exc:
         return exc.extra.get("current_status", "")

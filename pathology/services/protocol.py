@@ -25,7 +25,7 @@ from aiplatform.errors import Conflict, InvalidInput, NotFound
 
 from ..choices import FINISHED, RequestStatus
 from ..models import InferenceWorker, PathologyRequest
-from .results import result_validate
+from .results import EXTENSIONS, image_kind, result_validate
 
 LAST_SEEN_RESOLUTION_SECONDS = 5
 _reaped_at = 0.0
@@ -252,28 +252,51 @@ def _hand_back(*, worker: InferenceWorker, request_id, message: str, now) -> Non
     workers_release(request_ids=[request_id])
 
 
+def _images_save(*, request_id, heatmap: bytes | None, thumbnail: bytes | None, tiles) -> dict:
+    """Store a completion's images under names of our own (never the
+    uploader's), one set per completion: a late completion that loses the
+    race in request_complete cannot overwrite the winner's images."""
+    stem = f"{request_id}-{secrets.token_hex(4)}"
+
+    def save(folder: str, data: bytes, suffix: str = "") -> str:
+        extension = EXTENSIONS[image_kind(data)]
+        return default_storage.save(f"pathology/{folder}/{stem}{suffix}.{extension}", ContentFile(data))
+
+    return {
+        "heatmap": save("heatmaps", heatmap) if heatmap is not None else "",
+        "thumbnail": save("thumbnails", thumbnail) if thumbnail is not None else "",
+        "tiles": [save("tiles", tile, f"-{n}") for n, tile in enumerate(tiles)],
+    }
+
+
+def _images_delete(names: dict) -> None:
+    for name in [names["heatmap"], names["thumbnail"], *names["tiles"]]:
+        if name:
+            default_storage.delete(name)
+
+
 def request_complete(
-    *, worker: InferenceWorker, request_id, result, heatmap: bytes | None
+    *, worker: InferenceWorker, request_id, result, heatmap: bytes | None, thumbnail: bytes | None = None, tiles=()
 ) -> tuple[PathologyRequest, bool]:
-    """Store the result (and heatmap) of a request this worker holds; returns
-    (request, stored). Sending the same completion again is harmless: the
-    stored request comes back with stored=False."""
+    """Store the result and its images (heatmap, the slide's thumbnail, the
+    top regions' tiles, each already checked by results.*_decode) of a
+    request this worker holds; returns (request, stored). Sending the same
+    completion again is harmless: the stored request comes back with
+    stored=False."""
     current = _held(request_id)
     if current.status == RequestStatus.COMPLETED and current.worker_id == worker.pk:
         return current, False
     if current.status != RequestStatus.PROCESSING or current.worker_id != worker.pk:
         raise _conflict(current, _("Only the worker holding a request can complete it."))
     result = result_validate(result)
-    name = ""
-    if heatmap is not None:
-        # A name of our own per completion: a late completion that loses the
-        # race below cannot overwrite the winner's image.
-        name = default_storage.save(f"pathology/heatmaps/{current.pk}-{secrets.token_hex(4)}.png", ContentFile(heatmap))
+    if len(tiles) > len(result.get("top_regions", [])):
+        raise InvalidInput(_("One tile per top region at most."), field="tiles")
+    names = _images_save(request_id=current.pk, heatmap=heatmap, thumbnail=thumbnail, tiles=tiles)
     now = timezone.now()
     stored = PathologyRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING, worker=worker).update(
         status=RequestStatus.COMPLETED,
         result=result,
-        heatmap=name,
+        **names,
         progress=100,
         message=_("Completed."),
         finished_at=now,
@@ -281,8 +304,7 @@ def request_complete(
         error="",
     )
     if not stored:
-        if name:
-            default_storage.delete(name)
+        _images_delete(names)
         current = _held(request_id)
         if current.status == RequestStatus.COMPLETED and current.worker_id == worker.pk:
             return current, False

@@ -433,3 +433,53 @@ def test_an_idle_worker_process_stops_within_a_second_of_sigterm(api_url, settin
     assert process.returncode == 0, output
     assert took < 1, f"stopped {took:.1f} s after SIGTERM"
     assert "worker stopped" in output
+
+
+def test_the_pipeline_uploads_heatmap_thumbnail_and_tiles_the_page_shows(api_url, live_server, tmp_path, monkeypatch):
+    """The real pipeline (the demo `tiny` extractor, an untrained CLAM) on a
+    generated slide, through the worker loop: the platform then serves the
+    RGBA heatmap, the thumbnail under it and one JPEG tile per top region."""
+    import io
+
+    import requests as http
+    from PIL import Image
+
+    from inference_worker import synthetic
+    from inference_worker.worker import PipelineAnalyzer
+
+    for name, value in {
+        "FEATURE_EXTRACTOR": "tiny",
+        "PATCH_SIZE": "128",
+        "ALLOW_UNTRAINED_MODEL": "true",
+        "HEATMAP_MAX_SIDE": "1024",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    synthetic.write_svs(slides / "case.svs", width=2048, height=1536)
+    user = UserFactory()
+    created = request_create(requested_by=user, slide_file="case.svs")
+    worker = worker_for(api_url, None)
+    worker.config = dataclasses.replace(worker.config, svs_storage_dir=str(slides), heatmap_max_side=1024)
+    worker.analyzer = PipelineAnalyzer(worker.config)
+
+    assert worker.run_once() is True
+
+    created.refresh_from_db()
+    assert created.status == RequestStatus.COMPLETED, created.error
+    _key, secret = api_key_create(name="viewer", scopes=["service"], owner=user)
+    api = http.Session()
+    api.headers["X-API-Key"] = secret
+    shown = api.get(f"{api_url}/requests/{created.pk}/", timeout=10).json()
+    heatmap = Image.open(io.BytesIO(api.get(f"{live_server.url}{shown['heatmap_url']}", timeout=10).content))
+    thumbnail = Image.open(io.BytesIO(api.get(f"{live_server.url}{shown['thumbnail_url']}", timeout=10).content))
+    assert (heatmap.format, heatmap.mode, heatmap.size) == ("PNG", "RGBA", (1024, 768))
+    assert (thumbnail.format, thumbnail.size) == ("JPEG", (1024, 768))
+    assert shown["result"]["heatmap"]["colormap"] == "viridis"
+    regions = shown["result"]["top_regions"]
+    assert len(shown["tile_urls"]) == len(regions) == 10
+    for url in shown["tile_urls"]:
+        tile = Image.open(io.BytesIO(api.get(f"{live_server.url}{url}", timeout=10).content))
+        assert (tile.format, tile.size) == ("JPEG", (256, 256))
+    assert shown["message"] != "claimed"

@@ -6,11 +6,13 @@ import io
 import uuid
 
 import pytest
+from django.utils.translation import gettext
+from rest_framework.test import APIClient
 
 from pathology.choices import RequestStatus
 from pathology.models import PathologyRequest
 
-from .conftest import RESULT, png
+from .conftest import RESULT, jpeg, png
 
 
 def post(client, path, body=None, **kwargs):
@@ -286,3 +288,73 @@ def test_pending_requests_by_sources(worker_client, make_request):
     assert [row["request_id"] for row in listed] == [str(by_series.pk)]
     bad = worker.get("/api/pathology/pending-requests/?sources=file,ftp")
     assert bad.status_code == 400 and "sources" in bad.json()["error"]["fields"]
+
+
+def _upload(name, data, content_type):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def test_a_multipart_completion_with_thumbnail_and_tiles_is_served_to_its_owner_and_staff(
+    make_request, worker_client, owner_client, staff_client, other_user
+):
+    import json
+
+    request = make_request()
+    worker = worker_client()
+    post(worker, f"/api/pathology/update-status/{request.pk}/", {"status": "processing"})
+    result = {**RESULT, "top_regions": [{"x": 0, "y": 0, "score": 0.6}, {"x": 256, "y": 0, "score": 0.4}]}
+    tiles = [jpeg(32, 32, (250, 0, 0)), jpeg(32, 32, (0, 0, 250))]
+
+    response = worker.post(
+        f"/api/pathology/complete-request/{request.pk}/",
+        {
+            "result": json.dumps(result),
+            "heatmap": _upload("../../etc/evil.png", png(16, 12), "image/png"),
+            "thumbnail": _upload("x.jpg", jpeg(16, 12), "image/jpeg"),
+            "tiles": [_upload("a.jpg", tiles[0], "image/jpeg"), _upload("b.jpg", tiles[1], "image/jpeg")],
+        },
+        format="multipart",
+    )
+
+    assert response.status_code == 200, response.content
+    shown = owner_client.get(f"/api/pathology/requests/{request.pk}/").json()
+    assert shown["message"] == gettext("Completed.")
+    assert shown["tile_urls"] == [f"/api/pathology/requests/{request.pk}/tiles/{n}/" for n in (0, 1)]
+    for client in (owner_client, staff_client):
+        thumbnail = client.get(shown["thumbnail_url"])
+        assert thumbnail["Content-Type"] == "image/jpeg" and b"".join(thumbnail.streaming_content) == jpeg(16, 12)
+        heatmap = client.get(shown["heatmap_url"])
+        assert heatmap["Content-Type"] == "image/png" and b"".join(heatmap.streaming_content) == png(16, 12)
+        for url, tile in zip(shown["tile_urls"], tiles, strict=True):
+            served = client.get(url)
+            assert served["Content-Type"] == "image/jpeg" and b"".join(served.streaming_content) == tile
+    assert owner_client.get(f"/api/pathology/requests/{request.pk}/tiles/2/").status_code == 404
+    # Names of our own, never the uploader's.
+    stored = PathologyRequest.objects.get(pk=request.pk)
+    assert "evil" not in stored.heatmap.name and stored.heatmap.name.startswith("pathology/heatmaps/")
+    assert all(name.startswith(f"pathology/tiles/{request.pk}-") for name in stored.tiles)
+    stranger = APIClient()
+    stranger.force_authenticate(other_user)
+    for url in (shown["thumbnail_url"], shown["heatmap_url"], shown["tile_urls"][0]):
+        assert stranger.get(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"thumbnail_base64": base64.b64encode(b"GIF89a" + bytes(40)).decode()}, "thumbnail_base64"),
+        ({"tiles_base64": [base64.b64encode(png()).decode()] * 2}, "tiles_base64"),  # RESULT has one region
+        ({"tiles_base64": [base64.b64encode(b"<svg/>" * 8).decode()]}, "tiles_base64.0"),
+    ],
+)
+def test_bad_thumbnails_and_tiles_are_400_naming_the_field(make_request, worker_client, extra, field):
+    request = make_request()
+    worker = worker_client()
+    post(worker, f"/api/pathology/update-status/{request.pk}/", {"status": "processing"})
+
+    response = post(worker, f"/api/pathology/complete-request/{request.pk}/", {"result": RESULT, **extra})
+
+    assert response.status_code == 400 and field in response.json()["error"]["fields"], response.content
+    assert PathologyRequest.objects.get(pk=request.pk).status == RequestStatus.PROCESSING
