@@ -84,6 +84,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.i18n",
+                "aiplatform.site.context",
             ],
         },
     },
@@ -165,6 +167,18 @@ LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env.str("TIME_ZONE", default="Asia/Seoul")
 USE_I18N = True
 USE_TZ = True
+# The language chosen with the site's switch is remembered for a year.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+# --- Site pages ---------------------------------------------------------------
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+# Password checks per address per period, on the login page and on
+# /api/auth/token/ (each costs about 0.3 s of CPU).
+LOGIN_THROTTLE_RATE = env.str("LOGIN_THROTTLE_RATE", default="30/min")
 
 # --- Static files -----------------------------------------------------------
 

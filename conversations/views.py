@@ -9,7 +9,6 @@ class LogViewerView(LoginRequiredMixin, TemplateView):
     session of the signed-in user."""
 
     template_name = "conversations/log_viewer.html"
-    login_url = "/admin/login/"
 
     def get_context_data(self, **kwargs):
         context = super().get_context_data(**kwargs)

@@ -74,6 +74,13 @@ ensure_venv() {
   echo "$digest" >"$stamp"
 }
 
+# The message catalogs (locale/*/LC_MESSAGES/*.po) are compiled here, not
+# committed: msgfmt comes with Debian's gettext.
+ensure_messages() {
+  apt_ensure /usr/bin/msgfmt "the Korean and English catalogs" gettext
+  .venv/bin/python manage.py compilemessages -v0 -i .venv -i var
+}
+
 random_secret() {
   python3.11 -c 'import secrets; print(secrets.token_urlsafe(50))'
 }

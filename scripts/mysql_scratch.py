@@ -43,7 +43,7 @@ def load_time_zones(config) -> None:
     if tool is None:
         print("warning: the server has no time zone tables and mysql_tzinfo_to_sql is missing", file=sys.stderr)
         return
-    sql = subprocess.run([tool, "/usr/share/zoneinfo"], capture_output=True, text=True, check=True).stdout  # noqa: S603
+    sql = subprocess.run([tool, "/usr/share/zoneinfo"], capture_output=True, text=True, check=True).stdout
     conn = MySQLdb.connect(
         host=config["HOST"] or "127.0.0.1",
         port=int(config["PORT"] or 3306),

@@ -32,6 +32,14 @@ def pytest_sessionfinish(session, exitstatus):
 
 
 @pytest.fixture(autouse=True)
+def _english_unless_asked(settings):
+    # The platform speaks Korean by default; tests read its messages in
+    # English unless they ask for a language (the i18n tests do, and a
+    # browser sends its own Accept-Language).
+    settings.LANGUAGE_CODE = "en"
+
+
+@pytest.fixture(autouse=True)
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness is not what these tests measure.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -145,3 +153,19 @@ def manage(*args: str, env: dict | None = None, timeout: float = 120) -> subproc
         cwd=ROOT,
         check=False,
     )
+
+
+def pytest_configure(config):
+    # The catalogs are compiled by scripts/run and scripts/test; a developer
+    # running pytest directly gets them compiled here when a .po is newer.
+    if hasattr(config, "workerinput"):
+        return
+    stale = [
+        po
+        for po in (ROOT / "locale").glob("*/LC_MESSAGES/*.po")
+        if not po.with_suffix(".mo").exists() or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime
+    ]
+    if stale:
+        subprocess.run(
+            [sys.executable, "manage.py", "compilemessages", "-v0", "-i", ".venv", "-i", "var"], cwd=ROOT, check=True
+        )

@@ -12,7 +12,7 @@ import logging
 
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, JsonResponse
-from django.views import defaults
+from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
@@ -81,7 +81,7 @@ def exception_handler(exc, context):
         headers["Retry-After"] = str(int(exc.wait))
     set_rollback()
     if isinstance(exc, exceptions.ValidationError):
-        fields = flatten_errors(exc.detail) or {"non_field_errors": ["Invalid input."]}
+        fields = flatten_errors(exc.detail) or {"non_field_errors": [_("Invalid input.")]}
         body = error_body(exc.status_code, "invalid", _first_message(fields), fields)
     else:
         code, message = _code_and_message(exc)
@@ -93,31 +93,29 @@ def _json_wanted(request) -> bool:
     return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
 
 
-def _django_error(request, status_code: int, code: str, message: str, default_view, **kwargs):
+def _django_error(request, status_code: int, code: str, message: str):
     if _json_wanted(request):
         return JsonResponse(error_body(status_code, code, message), status=status_code)
-    return default_view(request, **kwargs)
+    # Imported here: the page pulls in the site's templates and navigation,
+    # which the API's error handling does not need.
+    from aiplatform.pages import error_page
+
+    return error_page(request, status_code)
 
 
 def bad_request(request, exception=None):
-    return _django_error(request, 400, "bad_request", "Bad request.", defaults.bad_request, exception=exception)
+    return _django_error(request, 400, "bad_request", _("Bad request."))
 
 
 def permission_denied(request, exception=None):
-    return _django_error(
-        request, 403, "permission_denied", "Permission denied.", defaults.permission_denied, exception=exception
-    )
+    return _django_error(request, 403, "permission_denied", _("Permission denied."))
 
 
 def page_not_found(request, exception=None):
-    return _django_error(request, 404, "not_found", "Not found.", defaults.page_not_found, exception=exception)
+    return _django_error(request, 404, "not_found", _("Not found."))
 
 
 def server_error(request):
     return _django_error(
-        request,
-        status.HTTP_500_INTERNAL_SERVER_ERROR,
-        "server_error",
-        "Internal server error; it has been logged.",
-        defaults.server_error,
+        request, status.HTTP_500_INTERNAL_SERVER_ERROR, "server_error", _("Internal server error; it has been logged.")
     )

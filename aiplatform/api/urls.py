@@ -1,12 +1,12 @@
 from django.urls import path
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+from rest_framework_simplejwt.views import TokenRefreshView
 
 from aiplatform.api import views
 
 app_name = "platform-api"
 
 urlpatterns = [
-    path("auth/token/", TokenObtainPairView.as_view(), name="token-obtain"),
+    path("auth/token/", views.TokenObtainView.as_view(), name="token-obtain"),
     path("auth/token/refresh/", TokenRefreshView.as_view(), name="token-refresh"),
     path("me/", views.MeView.as_view(), name="me"),
     path("system/tasks/selfcheck/", views.SelfCheckTaskView.as_view(), name="task-selfcheck"),

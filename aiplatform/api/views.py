@@ -5,11 +5,20 @@ from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.views import TokenObtainPairView
 
 from aiplatform import services
 from aiplatform.api.permissions import IsStaff, request_api_key
 from aiplatform.api.serializers import PrincipalSerializer, TaskResultSerializer
+from aiplatform.api.throttling import LoginRateThrottle
 from aiplatform.choices import APIKeyScope
+
+
+class TokenObtainView(TokenObtainPairView):
+    """simplejwt's token pair, with password checks limited per address like
+    the login page."""
+
+    throttle_classes = [*TokenObtainPairView.throttle_classes, LoginRateThrottle]
 
 
 class MeView(APIView):

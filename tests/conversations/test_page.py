@@ -26,7 +26,7 @@ def test_anonymous_visitor_is_sent_to_the_login_page(db):
     response = Client().get("/conversations/")
 
     assert response.status_code == 302
-    assert response["Location"] == "/admin/login/?next=/conversations/"
+    assert response["Location"] == "/accounts/login/?next=/conversations/"
 
 
 def _new_page(browser, errors: list[str]):
@@ -255,7 +255,7 @@ def test_log_viewer_lists_filters_pages_and_rates(live_server, transactional_db,
 
 
 @pytest.mark.slow
-def test_staff_signs_in_through_the_admin_form_and_sees_every_account(live_server, transactional_db, browser):
+def test_staff_signs_in_through_the_login_page_and_sees_every_account(live_server, transactional_db, browser):
     staff = StaffFactory(username="auditor")
     _record(UserFactory(username="one"), minutes_ago=2, question="첫 번째 계정의 질문")
     _record(UserFactory(username="two"), minutes_ago=1, question="두 번째 계정의 질문")
@@ -263,12 +263,12 @@ def test_staff_signs_in_through_the_admin_form_and_sees_every_account(live_serve
 
     errors: list[str] = []
     context, page = _new_page(browser, errors)
-    page.goto(f"{live_server.url}/admin/login/?next=/conversations/")
+    page.goto(f"{live_server.url}/accounts/login/?next=/conversations/")
     page.locator("#id_username").fill(staff.username)
     page.locator("#id_password").fill(PASSWORD)
-    page.locator("input[type=submit]").click()
+    page.locator("button[type=submit]").click()
     page.wait_for_url(f"{live_server.url}/conversations/")
-    expect(page.locator("header")).to_contain_text("auditor · 모든 계정")
+    expect(page.locator(".page-title")).to_contain_text("auditor · 모든 계정")
 
     _load(page, lambda: page.get_by_test_id("load-logs").click())
     expect(page.get_by_test_id("log-question")).to_have_text(

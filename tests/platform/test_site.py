@@ -3,6 +3,8 @@
 import pytest
 from django.conf import settings
 
+from aiplatform import settings as project_settings
+
 pytestmark = pytest.mark.django_db
 
 
@@ -22,7 +24,7 @@ def test_swagger_ui_uses_local_assets_only(client):
 
 
 def test_admin_login_is_public_and_korean(client):
-    response = client.get("/admin/login/")
+    response = client.get("/admin/login/", HTTP_ACCEPT_LANGUAGE="ko")
     assert response.status_code == 200
     assert "AI 플랫폼 관리" in response.content.decode()
 
@@ -37,13 +39,14 @@ def test_admin_lists_api_keys_for_staff(admin_client, make_api_key):
 def test_times_are_utc_in_the_database_and_seoul_on_display():
     assert settings.USE_TZ is True
     assert settings.TIME_ZONE == "Asia/Seoul"
-    assert settings.LANGUAGE_CODE == "ko"
+    # The tests' own default is English (tests/conftest.py); the project's is Korean.
+    assert project_settings.LANGUAGE_CODE == "ko"
     assert [code for code, _name in settings.LANGUAGES] == ["ko", "en"]
 
 
 def test_english_is_available(client, owner):
     client.force_login(owner)
-    korean = client.get("/api/me/", HTTP_ACCEPT="application/json").json()
+    korean = client.get("/api/me/", HTTP_ACCEPT="application/json", HTTP_ACCEPT_LANGUAGE="ko").json()
     english = client.get("/api/me/", HTTP_ACCEPT="application/json", HTTP_ACCEPT_LANGUAGE="en").json()
     assert korean["language"] == "ko"
     assert english["language"] == "en"

@@ -10,9 +10,9 @@ import uuid
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 
-# Public by design: probes, the API description, the admin's login (and the
-# admin's own redirects to it), static files, and the JWT endpoints that are
-# how one logs in.
+# Public by design: probes, the API description, the logins (the site's, the
+# admin's and the JWT endpoints) and the logout (POST only), the language switch and its message catalog
+# (a visitor chooses the language of the login page), and static files.
 PUBLIC = [
     r"^healthz$",
     r"^readyz$",
@@ -21,8 +21,14 @@ PUBLIC = [
     r"^api/docs/",
     r"^api/auth/token/",
     r"^admin/login/",
+    r"^accounts/login/",
+    r"^accounts/logout/",
+    r"^i18n/setlang/",
+    r"^jsi18n/",
     r"^static/",
 ]
+
+LOGIN_PAGES = re.compile(r"^/(admin|accounts)/login/")
 
 # Fixed values: parallel test workers must collect the same test ids.
 SAMPLE_BY_CONVERTER = {"int": "1", "uuid": str(uuid.UUID(int=1)), "slug": "x", "str": "x", "path": "x"}
@@ -79,13 +85,13 @@ def test_anonymous_is_refused(client, path):
         response = getattr(client, method)("/" + path)
         if not path.startswith("api/") and response.status_code == 302:
             # The admin and the HTML pages answer anonymous callers with a
-            # redirect (at most via the admin index) to the login page.
+            # redirect (at most via the admin index) to a login page.
             for _hop in range(3):
-                if "/admin/login/" in response["Location"]:
+                if LOGIN_PAGES.search(response["Location"]):
                     break
                 response = client.get(response["Location"])
                 assert response.status_code == 302, (method, path, response.status_code)
-            assert "/admin/login/" in response["Location"], (method, path)
+            assert LOGIN_PAGES.search(response["Location"]), (method, path)
         else:
             assert response.status_code in (401, 403), (method, path, response.status_code)
             if path.startswith("api/"):
