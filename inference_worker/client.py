@@ -8,10 +8,13 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable
 
 import requests
 
 log = logging.getLogger("inference_worker")
+
+_CHUNK = 1 << 20
 
 
 class WorkerAPIError(Exception):
@@ -25,6 +28,10 @@ class WorkerAPIError(Exception):
 
 class ServerUnavailable(WorkerAPIError):
     """The platform could not be reached, or kept answering 5xx, after every retry."""
+
+
+class SlideTooLarge(WorkerAPIError):
+    """The uploaded slide is larger than SLIDE_DOWNLOAD_MAX_MB allows."""
 
 
 class RequestLost(Exception):
@@ -149,6 +156,39 @@ class PathologyClient:
             return self._call("POST", f"complete-request/{request_id}/", json={"result": result})
         data = {"result": json.dumps(result)}
         return self._call("POST", f"complete-request/{request_id}/", data=data, files=files)
+
+    def download_slide(
+        self, request_id: str, dest, *, max_bytes: int, on_chunk: Callable[[int], object] | None = None
+    ) -> int:
+        """Write the uploaded slide of a request this worker holds to `dest`,
+        streamed; returns its size. Refuses a slide over `max_bytes`
+        (SLIDE_DOWNLOAD_MAX_MB) before and while it arrives: SlideTooLarge.
+        Raises RequestLost (409), WorkerAPIError (404: no uploaded slide),
+        ServerUnavailable."""
+        url = f"{self.base_url}/slide/{request_id}/"
+        try:
+            with self.session.get(url, timeout=(self.connect_timeout, self.timeout), stream=True) as response:
+                if response.status_code >= 500:
+                    raise ServerUnavailable(f"The platform could not send the slide: HTTP {response.status_code}")
+                if response.status_code != 200:
+                    self._answer(response, "GET", f"slide/{request_id}/")
+                announced = int(response.headers.get("Content-Length") or 0)
+                if announced > max_bytes:
+                    raise SlideTooLarge(f"the slide is {announced >> 20} MiB, over SLIDE_DOWNLOAD_MAX_MB")
+                size = 0
+                with open(dest, "wb") as out:
+                    for chunk in response.iter_content(_CHUNK):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise SlideTooLarge(
+                                f"the slide is larger than {max_bytes >> 20} MiB (SLIDE_DOWNLOAD_MAX_MB)"
+                            )
+                        out.write(chunk)
+                        if on_chunk is not None:
+                            on_chunk(size)
+                return size
+        except requests.RequestException as exc:
+            raise ServerUnavailable(f"The platform at {self.base_url} failed while sending the slide: {exc}") from None
 
     # Transport
 

@@ -492,5 +492,8 @@ def analyse(*, request: dict, progress: Progress) -> dict:
         download_dir=os.environ.get("SLIDE_DOWNLOAD_DIR", "").strip(),
         max_download_mb=int(os.environ.get("SLIDE_DOWNLOAD_MAX_MB", "").strip() or 20 * 1024),
     )
+    if request.get("slide_path"):
+        # A slide uploaded to the platform, which runs this itself: its path there.
+        return pipeline_from_env().run(Path(request["slide_path"]), progress=progress)
     with source.open(request, progress) as path:
         return pipeline_from_env().run(path, progress=progress)

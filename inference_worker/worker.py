@@ -44,8 +44,10 @@ class PipelineAnalyzer:
     (FEATURE_EXTRACTOR, CLASS_NAMES, ...) come from the environment,
     MODEL_PATH, DEVICE, BATCH_SIZE and HEATMAP_MAX_SIDE from the worker's config."""
 
-    def __init__(self, config: WorkerConfig):
+    def __init__(self, config: WorkerConfig, client: PathologyClient | None = None):
         self.config = config
+        # The platform, for the slides uploaded to it (see slides.SlideSource).
+        self.client = client
         self._pipeline = None
         self._slides = None
 
@@ -62,6 +64,7 @@ class PipelineAnalyzer:
                 orthanc_password=cfg.orthanc_password,
                 download_dir=cfg.slide_download_dir,
                 max_download_mb=cfg.slide_download_max_mb,
+                platform=self.client,
             )
         return self._slides
 

@@ -1,6 +1,7 @@
 from rest_framework import serializers
 
 from ..models import SLIDE_REFERENCE_FIELDS, InferenceWorker, PathologyRequest
+from ..services.results import error_explain
 
 
 class SlideAnalysisRequestSerializer(serializers.Serializer):
@@ -16,6 +17,11 @@ class SlideAnalysisRequestSerializer(serializers.Serializer):
     study_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     patient_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     priority = serializers.IntegerField(min_value=-100, max_value=100, default=0, help_text="Higher first.")
+    slide = serializers.FileField(
+        required=False,
+        help_text="Upload the slide instead of naming one (multipart): SVS, TIFF, NDPI, SCN, BIF or DICOM, "
+        "at most PATHOLOGY_UPLOAD_MAX_MB.",
+    )
 
 
 class PathologyRequestSerializer(serializers.ModelSerializer):
@@ -25,14 +31,21 @@ class PathologyRequestSerializer(serializers.ModelSerializer):
     heatmap_url = serializers.CharField(read_only=True, allow_null=True)
     thumbnail_url = serializers.CharField(read_only=True, allow_null=True)
     tile_urls = serializers.ListField(child=serializers.CharField(), read_only=True)
+    status_display = serializers.CharField(source="get_status_display", read_only=True)
+    error_summary = serializers.SerializerMethodField(help_text="What went wrong, in plain words, translated.")
+
+    def get_error_summary(self, request) -> str:
+        return error_explain(request.error) if request.status == "failed" else ""
 
     class Meta:
         model = PathologyRequest
         fields = [
             "request_id",
             *SLIDE_REFERENCE_FIELDS,
+            "slide_uploaded",
             "priority",
             "status",
+            "status_display",
             "progress",
             "message",
             "worker",
@@ -44,6 +57,7 @@ class PathologyRequestSerializer(serializers.ModelSerializer):
             "thumbnail_url",
             "tile_urls",
             "error",
+            "error_summary",
             "requested_by",
             "created_at",
             "claimed_at",

@@ -34,5 +34,6 @@ urlpatterns = [
     *_both("pathology/pending-requests", views.PendingRequestsView, "pending-requests"),
     *_both("pathology/update-status/<uuid:request_id>", views.UpdateStatusView, "update-status"),
     *_both("pathology/complete-request/<uuid:request_id>", views.CompleteRequestView, "complete-request"),
+    *_both("pathology/slide/<uuid:request_id>", views.SlideDownloadView, "slide"),
     *_routers(),
 ]

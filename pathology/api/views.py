@@ -25,7 +25,7 @@ from aiplatform.errors import InvalidInput
 from .. import selectors
 from ..filtersets import PathologyRequestFilterSet
 from ..models import InferenceWorker
-from ..services import protocol, requests
+from ..services import protocol, requests, slides
 from ..services.results import (
     CONTENT_TYPES,
     heatmap_decode,
@@ -52,15 +52,30 @@ class AnalyzeView(APIView):
     """Ask for the analysis of a slide (the "AI 분석" button). The request waits for a worker
     (USE_LOCAL_INFERENCE=true) or runs on this server as a task."""
 
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
     @extend_schema(
         tags=[TAG],
-        request=SlideAnalysisRequestSerializer,
+        request={
+            "application/json": SlideAnalysisRequestSerializer,
+            "multipart/form-data": SlideAnalysisRequestSerializer,
+        },
         responses={202: OpenApiTypes.OBJECT, 503: OpenApiResponse(description="No way to run the analysis.")},
     )
     def post(self, request):
+        # Refused before the body is read: an oversized upload is not spooled to disk first.
+        limit = settings.PATHOLOGY_UPLOAD_MAX_MB * 2**20 + 2**20
+        if parse_content_length(request) > limit:
+            raise InvalidInput(
+                _("The slide is larger than %(n)d MB (PATHOLOGY_UPLOAD_MAX_MB).")
+                % {"n": settings.PATHOLOGY_UPLOAD_MAX_MB},
+                field="slide",
+                code="too_large",
+            )
         params = SlideAnalysisRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        created = requests.request_create(requested_by=request.user, **params.validated_data)
+        data = dict(params.validated_data)
+        created = requests.request_create(requested_by=request.user, slide_upload=data.pop("slide", None), **data)
         body = {
             "success": True,
             "request_id": str(created.pk),
@@ -68,6 +83,13 @@ class AnalyzeView(APIView):
             "request": PathologyRequestSerializer(created).data,
         }
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+def parse_content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def parse_sources(request) -> tuple[str, ...] | None:
@@ -193,6 +215,21 @@ def _image_response(name: str, missing: str) -> FileResponse:
     # The images of a request never change once it has completed.
     response["Cache-Control"] = "private, max-age=3600"
     return response
+
+
+class SlideDownloadView(WorkerView):
+    """The uploaded slide of a request this worker holds, for a worker
+    without the server's slide storage on its disk (streamed; 409 when it does
+    not hold the request, 404 when the request has no uploaded slide)."""
+
+    @extend_schema(
+        tags=[WORKER_TAG], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: None, 409: CONFLICT}
+    )
+    def get(self, request, request_id):
+        handle, name, size = slides.slide_open(worker=self.worker(request), request_id=request_id)
+        response = FileResponse(handle, as_attachment=True, filename=name, content_type="application/octet-stream")
+        response["Content-Length"] = str(size)
+        return response
 
 
 @extend_schema_view(list=extend_schema(tags=[TAG]), retrieve=extend_schema(tags=[TAG]))

@@ -18,7 +18,7 @@ from aiplatform.errors import Conflict, DomainError
 
 from ..choices import RequestStatus
 from ..models import SLIDE_REFERENCE_FIELDS, InferenceWorker
-from . import protocol
+from . import protocol, slides
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ def request_run_locally(*, request_id) -> str:
         # Cancelled meanwhile, or another worker has it.
         return exc.extra.get("current_status", "")
     slide = {"request_id": str(request.pk), **{name: getattr(request, name) for name in SLIDE_REFERENCE_FIELDS}}
+    if request.slide_uploaded:
+        # Uploaded here: the pipeline opens it where it is, whatever SVS_STORAGE_DIR says.
+        slide["slide_path"] = slides.slide_storage().path(request.slide_file)
 
     def progress(percent: int, message: str = "") -> None:
         protocol.request_update_status(

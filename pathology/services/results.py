@@ -207,3 +207,35 @@ def tiles_decode(*, uploads=(), encoded=(), regions: int) -> list[bytes]:
         image_check(data, field=f"{field}.{n}", kinds=("jpeg", "png"), noun=_("tile"))
         tiles.append(data)
     return tiles
+
+
+# What a worker's error (free English text, often "ExceptionName: details")
+# means, for the person who asked: the first pattern that matches.
+_ERROR_EXPLANATIONS = (
+    ("NoTissue", "no tissue found"),
+    ("SlideSourceMissing", "ORTHANC_URL is not set", "SVS_STORAGE_DIR is not set", "Handed back on every attempt"),
+    ("SlideNotFound", "not found"),
+    ("Orthanc",),
+    ("lease ran out",),
+    ("refused the result",),
+    ("larger than", "SLIDE_DOWNLOAD_MAX_MB"),
+)
+
+
+def error_explain(error: str) -> str:
+    """A failed request's error in plain words, in the reader's language;
+    the worker's own text (kept in `error`) has the details."""
+    explanations = (
+        _("No tissue was found on the slide, so there was nothing to analyse."),
+        _("No worker that could open this slide's source (Orthanc, or the slide storage) took it."),
+        _("The slide could not be found. Check its file name or Orthanc ID."),
+        _("Orthanc could not provide the slide."),
+        _("The worker stopped responding on every attempt."),
+        _("The platform refused the worker's result."),
+        _("The slide is larger than a worker may download."),
+    )
+    lowered = (error or "").lower()
+    for patterns, explanation in zip(_ERROR_EXPLANATIONS, explanations, strict=True):
+        if any(pattern.lower() in lowered for pattern in patterns):
+            return explanation
+    return _("The analysis failed.")

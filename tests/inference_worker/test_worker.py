@@ -355,7 +355,7 @@ def test_a_worker_without_orthanc_is_not_offered_orthanc_requests(api_url, tmp_p
     by_series = request_create(requested_by=UserFactory(), orthanc_series_id="1f2e3d4c-1f2e3d4c-1f2e3d4c-1f2e3d4c")
     worker = worker_for(api_url, None)
     worker.config = dataclasses.replace(worker.config, svs_storage_dir=str(tmp_path / "slides"))
-    worker.analyzer = PipelineAnalyzer(worker.config)
+    worker.analyzer = PipelineAnalyzer(worker.config, worker.client)
 
     assert worker.analyzer.sources == ("file", "upload")
     assert worker.client.pending(sources=worker.analyzer.sources) == []
@@ -483,3 +483,52 @@ def test_the_pipeline_uploads_heatmap_thumbnail_and_tiles_the_page_shows(api_url
         tile = Image.open(io.BytesIO(api.get(f"{live_server.url}{url}", timeout=10).content))
         assert (tile.format, tile.size) == ("JPEG", (256, 256))
     assert shown["message"] != "claimed"
+
+
+def _uploaded_request(settings, tmp_path, user, width=2048, height=1536):
+    """A request whose generated slide was uploaded to the platform (as the page does)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from inference_worker import synthetic
+
+    settings.PATHOLOGY_SLIDE_STORAGE_DIR = str(tmp_path / "server-slides")
+    path = synthetic.write_svs(tmp_path / "upload.svs", width=width, height=height)
+    upload = SimpleUploadedFile("case 7.svs", path.read_bytes())
+    return request_create(requested_by=user, slide_upload=upload), path.stat().st_size
+
+
+def test_a_worker_without_the_shared_disk_downloads_an_uploaded_slide(api_url, settings, tmp_path, monkeypatch):
+    from inference_worker.worker import PipelineAnalyzer
+
+    for name, value in {"FEATURE_EXTRACTOR": "tiny", "PATCH_SIZE": "128", "ALLOW_UNTRAINED_MODEL": "true"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    created, _size = _uploaded_request(settings, tmp_path, UserFactory())
+    worker = worker_for(api_url, None)
+    (tmp_path / "downloads").mkdir()
+    worker.config = dataclasses.replace(worker.config, slide_download_dir=str(tmp_path / "downloads"))
+    worker.analyzer = PipelineAnalyzer(worker.config, worker.client)
+
+    assert worker.analyzer.sources == ("upload",)
+    assert worker.run_once() is True
+
+    created.refresh_from_db()
+    assert created.status == RequestStatus.COMPLETED, created.error
+    assert created.result["patches"] > 0 and len(created.tiles) == 10
+    assert not list((tmp_path / "downloads").iterdir()), "the downloaded slide is removed"
+
+
+def test_an_uploaded_slide_over_slide_download_max_mb_fails_the_request(api_url, settings, tmp_path):
+    from inference_worker.worker import PipelineAnalyzer
+
+    created, size = _uploaded_request(settings, tmp_path, UserFactory(), width=4096, height=3072)
+    assert size > 2**20
+    worker = worker_for(api_url, None)
+    worker.config = dataclasses.replace(worker.config, slide_download_max_mb=1)
+    worker.analyzer = PipelineAnalyzer(worker.config, worker.client)
+
+    assert worker.run_once() is True
+
+    created.refresh_from_db()
+    assert created.status == RequestStatus.FAILED
+    assert "SLIDE_DOWNLOAD_MAX_MB" in created.error
