@@ -309,6 +309,9 @@
     }
   }
 
+  // The home page links to a request as /pathology/#request-<id>.
+  const linked = window.location.hash.match(/^#request-([0-9a-f-]{36})$/);
+  if (linked) { openId = linked[1]; }
   showMode();
   refresh();
 })();
