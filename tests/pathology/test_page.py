@@ -123,6 +123,10 @@ def test_a_requester_uploads_a_slide_and_reads_its_result(browser, platform, run
     expect(page).to_have_title(f"{ko('Pathology analysis')} · {ko('AI Platform')}")
     expect(page.get_by_test_id("requests-empty")).to_have_text(ko("No requests yet. Ask for an analysis above."))
     expect(page.locator('[data-nav="pathology"]')).to_have_attribute("aria-current", "page")
+    # One way of naming the slide at a time.
+    expect(page.get_by_test_id("slide-input")).to_be_visible()
+    expect(page.get_by_test_id("slide-file-input")).to_be_hidden()
+    expect(page.get_by_test_id("series-input")).to_be_hidden()
 
     # Upload: a file that is not a slide is refused, in plain words, naming nothing technical.
     fake = tmp_path / "photo.svs"
@@ -185,6 +189,7 @@ def test_a_requester_uploads_a_slide_and_reads_its_result(browser, platform, run
 
     # A request by file name waits (this worker has no slide storage, so it is not offered it): cancel it.
     page.get_by_test_id("mode-file").check()
+    expect(page.get_by_test_id("slide-input")).to_be_hidden()
     page.get_by_test_id("slide-file-input").fill("case-waiting.svs")
     page.get_by_test_id("analyze-submit").click()
     waiting = page.locator('[data-testid="request-row"]', has_text="case-waiting.svs")

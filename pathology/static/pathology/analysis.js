@@ -105,7 +105,13 @@
     requests.forEach(function (request) {
       const id = request.request_id;
       const actions = el("div", { class: "row-actions" }, [
-        button(L.open, "request-open", function () { openId = id; renderRequests(); showDetail(request); }),
+        button(L.open, "request-open", function () {
+          openId = id;
+          renderRequests();
+          showDetail(request);
+          // On a phone the result is below the list: bring it into view.
+          if (window.matchMedia("(max-width: 980px)").matches) { detail.scrollIntoView({ block: "start" }); }
+        }),
       ]);
       if (ACTIVE.includes(request.status)) {
         actions.append(button(L.cancel, "request-cancel", function () { act(id, "cancel"); }, "danger"));
