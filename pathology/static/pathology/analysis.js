@@ -74,7 +74,7 @@
     button.disabled = true;
     formStatus.textContent = how === "slide" ? L.uploading : L.submitting;
     try {
-      const result = await site.api(API + "analyze/", { method: "POST", body });
+      const result = how === "slide" ? await upload(body) : await site.api(API + "analyze/", { method: "POST", body });
       if (!result.ok) {
         formStatus.textContent = "";
         formError.textContent = site.errorMessage(result);
@@ -89,6 +89,29 @@
       button.disabled = false;
     }
   });
+
+  // A slide can be large: XMLHttpRequest, unlike fetch, reports the upload's progress.
+  function upload(body) {
+    return new Promise(function (resolve) {
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", API + "analyze/");
+      xhr.setRequestHeader("X-CSRFToken", site.csrfToken());
+      xhr.setRequestHeader("Accept", "application/json");
+      xhr.setRequestHeader("Accept-Language", site.language);
+      xhr.upload.addEventListener("progress", function (event) {
+        if (event.lengthComputable) {
+          formStatus.textContent = L.uploading + " " + Math.floor(100 * event.loaded / event.total) + "%";
+        }
+      });
+      xhr.addEventListener("load", function () {
+        let data = null;
+        try { data = JSON.parse(xhr.responseText); } catch (error) { data = null; }
+        resolve({ ok: xhr.status >= 200 && xhr.status < 300, status: xhr.status, data });
+      });
+      xhr.addEventListener("error", function () { resolve({ ok: false, status: 0, data: null }); });
+      xhr.send(body);
+    });
+  }
 
   // The list, polled while any request is still open.
   async function loadRequests() {
