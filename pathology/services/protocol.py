@@ -25,7 +25,7 @@ from aiplatform.errors import Conflict, InvalidInput, NotFound
 
 from ..choices import FINISHED, RequestStatus
 from ..models import InferenceWorker, PathologyRequest
-from .results import EXTENSIONS, image_kind, result_validate
+from .results import EXTENSIONS, image_check, image_kind, result_validate
 
 LAST_SEEN_RESOLUTION_SECONDS = 5
 _reaped_at = 0.0
@@ -291,6 +291,13 @@ def request_complete(
     result = result_validate(result)
     if len(tiles) > len(result.get("top_regions", [])):
         raise InvalidInput(_("One tile per top region at most."), field="tiles")
+    # Checked again here (a header parse, cheap): the server's own pipeline hands its images straight in.
+    if heatmap is not None:
+        image_check(heatmap, field="heatmap", kinds=("png",), noun=_("heatmap"))
+    if thumbnail is not None:
+        image_check(thumbnail, field="thumbnail", kinds=("jpeg", "png"), noun=_("thumbnail"))
+    for n, tile in enumerate(tiles):
+        image_check(tile, field=f"tiles.{n}", kinds=("jpeg", "png"), noun=_("tile"))
     names = _images_save(request_id=current.pk, heatmap=heatmap, thumbnail=thumbnail, tiles=tiles)
     now = timezone.now()
     stored = PathologyRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING, worker=worker).update(

@@ -363,3 +363,19 @@ def test_a_worker_is_offered_only_requests_it_can_open(make_request):
     assert offered(("orthanc", "upload")) == {by_series.pk, both.pk, uploaded.pk}
     assert offered(("upload",)) == {uploaded.pk}
     assert offered(()) == set()
+
+
+def test_a_completion_with_images_that_are_not_is_refused(make_worker, make_request, media):
+    """The server's own pipeline hands its images straight to request_complete: they are checked there too."""
+    worker, _ = make_worker("gpu-01")
+    request = make_request()
+    protocol.request_update_status(worker=worker, request_id=request.pk, status=PROCESSING)
+
+    with pytest.raises(InvalidInput) as caught:
+        protocol.request_complete(
+            worker=worker, request_id=request.pk, result=RESULT, heatmap=png(), tiles=[b"not an image" * 4]
+        )
+
+    assert caught.value.field == "tiles.0"
+    request.refresh_from_db()
+    assert request.status == PROCESSING and not (media / "pathology").exists()
