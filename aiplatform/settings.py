@@ -372,6 +372,14 @@ PATHOLOGY_POLL_SECONDS = env.float("PATHOLOGY_POLL_SECONDS", default=0.2)
 PATHOLOGY_REAP_SECONDS = env.float("PATHOLOGY_REAP_SECONDS", default=1.0)
 PATHOLOGY_HEATMAP_MAX_BYTES = env.int("PATHOLOGY_HEATMAP_MAX_BYTES", default=5 * 1024 * 1024)
 PATHOLOGY_RESULT_MAX_BYTES = env.int("PATHOLOGY_RESULT_MAX_BYTES", default=256 * 1024)
+# The top regions' image tiles a worker uploads with a result: how many, how large each.
+PATHOLOGY_TILES_MAX = env.int("PATHOLOGY_TILES_MAX", default=32)
+PATHOLOGY_TILE_MAX_BYTES = env.int("PATHOLOGY_TILE_MAX_BYTES", default=512 * 1024)
+# Slides uploaded on the pathology page go to this directory (the one workers
+# with the shared disk name as their SVS_STORAGE_DIR; the others download the
+# slide of a request they hold); default MEDIA_ROOT/pathology/slides.
+PATHOLOGY_SLIDE_STORAGE_DIR = env.str("PATHOLOGY_SLIDE_STORAGE_DIR", default="")
+PATHOLOGY_UPLOAD_MAX_MB = env.int("PATHOLOGY_UPLOAD_MAX_MB", default=2048)
 
 # --- Logging ----------------------------------------------------------------
 

@@ -31,6 +31,7 @@ urlpatterns = [
     path("api/", include("pathology.api.urls")),
     path("conversations/", include("conversations.urls")),
     path("model/", include("modeltrainer.urls")),
+    path("pathology/", include("pathology.urls")),
 ]
 
 handler400 = "aiplatform.api.errors.bad_request"

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
         device=config.device,
         version=config.version,
     )
-    worker = Worker(config, client, PipelineAnalyzer(config))
+    worker = Worker(config, client, PipelineAnalyzer(config, client))
     try:
         if args.once:
             worker.run_once()

@@ -4,14 +4,17 @@ of times with exponential backoff and jitter; a 409 means the request is no
 longer this worker's (taken, cancelled, finished); any other 4xx is a
 mistake of configuration (wrong key, wrong URL) and raised at once."""
 
-import base64
+import json
 import logging
 import random
 import time
+from collections.abc import Callable
 
 import requests
 
 log = logging.getLogger("inference_worker")
+
+_CHUNK = 1 << 20
 
 
 class WorkerAPIError(Exception):
@@ -27,6 +30,10 @@ class ServerUnavailable(WorkerAPIError):
     """The platform could not be reached, or kept answering 5xx, after every retry."""
 
 
+class SlideTooLarge(WorkerAPIError):
+    """The uploaded slide is larger than SLIDE_DOWNLOAD_MAX_MB allows."""
+
+
 class RequestLost(Exception):
     """409: this worker does not (or no longer) hold the request: another
     worker claimed it, it was cancelled, or it has finished."""
@@ -35,6 +42,14 @@ class RequestLost(Exception):
         super().__init__(message)
         self.code = code
         self.current_status = current_status
+
+
+def _type(image: bytes) -> str:
+    return "image/png" if image.startswith(b"\x89PNG") else "image/jpeg"
+
+
+def _extension(image: bytes) -> str:
+    return "png" if image.startswith(b"\x89PNG") else "jpg"
 
 
 def _error_of(response: requests.Response) -> dict:
@@ -76,11 +91,14 @@ class PathologyClient:
 
     # The protocol
 
-    def pending(self, limit: int = 10, wait: int = 0) -> list[dict]:
-        """Claimable requests; `wait` long-polls that many seconds."""
-        body = self._call(
-            "GET", "pending-requests/", params={"limit": limit, "wait": wait}, read_timeout=self.timeout + wait
-        )
+    def pending(self, limit: int = 10, wait: int = 0, sources=None) -> list[dict]:
+        """Claimable requests; `wait` long-polls that many seconds; `sources`
+        ("file", "orthanc", "upload") asks only for requests whose slide this
+        worker can open (None: all)."""
+        params = {"limit": limit, "wait": wait}
+        if sources is not None:
+            params["sources"] = ",".join(sources)
+        body = self._call("GET", "pending-requests/", params=params, read_timeout=self.timeout + wait)
         rows = body.get("requests")
         if not isinstance(rows, list):
             raise WorkerAPIError(f"pending-requests answered without a list of requests: {str(body)[:200]}")
@@ -114,13 +132,63 @@ class PathologyClient:
         has used its attempts), saying why in `message`."""
         self._call("POST", f"update-status/{request_id}/", json={"status": "pending", "message": message[:2000]})
 
-    def complete(self, request_id: str, result: dict, heatmap_png: bytes | None) -> dict:
-        """Upload the result and the heatmap; returns the server's answer
-        (`stored` false when the same completion had already arrived)."""
-        body = {"result": result}
+    def complete(
+        self,
+        request_id: str,
+        result: dict,
+        heatmap_png: bytes | None,
+        *,
+        thumbnail: bytes | None = None,
+        tiles: list[bytes] | tuple[bytes, ...] = (),
+    ) -> dict:
+        """Upload the result, the heatmap, the slide's thumbnail and the top
+        regions' tiles (multipart: images need no base64, which would grow
+        them by a third); returns the server's answer (`stored` false when
+        the same completion had already arrived)."""
+        files = []
         if heatmap_png:
-            body["heatmap_base64"] = base64.b64encode(heatmap_png).decode("ascii")
-        return self._call("POST", f"complete-request/{request_id}/", json=body)
+            files.append(("heatmap", ("heatmap.png", heatmap_png, "image/png")))
+        if thumbnail:
+            files.append(("thumbnail", (f"thumbnail.{_extension(thumbnail)}", thumbnail, _type(thumbnail))))
+        for n, tile in enumerate(tiles):
+            files.append(("tiles", (f"tile-{n}.{_extension(tile)}", tile, _type(tile))))
+        if not files:
+            return self._call("POST", f"complete-request/{request_id}/", json={"result": result})
+        data = {"result": json.dumps(result)}
+        return self._call("POST", f"complete-request/{request_id}/", data=data, files=files)
+
+    def download_slide(
+        self, request_id: str, dest, *, max_bytes: int, on_chunk: Callable[[int], object] | None = None
+    ) -> int:
+        """Write the uploaded slide of a request this worker holds to `dest`,
+        streamed; returns its size. Refuses a slide over `max_bytes`
+        (SLIDE_DOWNLOAD_MAX_MB) before and while it arrives: SlideTooLarge.
+        Raises RequestLost (409), WorkerAPIError (404: no uploaded slide),
+        ServerUnavailable."""
+        url = f"{self.base_url}/slide/{request_id}/"
+        try:
+            with self.session.get(url, timeout=(self.connect_timeout, self.timeout), stream=True) as response:
+                if response.status_code >= 500:
+                    raise ServerUnavailable(f"The platform could not send the slide: HTTP {response.status_code}")
+                if response.status_code != 200:
+                    self._answer(response, "GET", f"slide/{request_id}/")
+                announced = int(response.headers.get("Content-Length") or 0)
+                if announced > max_bytes:
+                    raise SlideTooLarge(f"the slide is {announced >> 20} MiB, over SLIDE_DOWNLOAD_MAX_MB")
+                size = 0
+                with open(dest, "wb") as out:
+                    for chunk in response.iter_content(_CHUNK):
+                        size += len(chunk)
+                        if size > max_bytes:
+                            raise SlideTooLarge(
+                                f"the slide is larger than {max_bytes >> 20} MiB (SLIDE_DOWNLOAD_MAX_MB)"
+                            )
+                        out.write(chunk)
+                        if on_chunk is not None:
+                            on_chunk(size)
+                return size
+        except requests.RequestException as exc:
+            raise ServerUnavailable(f"The platform at {self.base_url} failed while sending the slide: {exc}") from None
 
     # Transport
 

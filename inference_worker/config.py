@@ -87,6 +87,7 @@ class WorkerConfig:
     slide_download_max_mb: int = 20 * 1024
     long_poll_wait: int = 25
     batch_size: int = 0  # 0: the pipeline chooses by device
+    heatmap_max_side: int = 2048  # the heatmap's and thumbnail's long side, at most
     worker_name: str = ""
     heartbeat_seconds: float = 30.0
     slide_source_retry_seconds: float = 60.0
@@ -129,6 +130,7 @@ class WorkerConfig:
             slide_download_max_mb=_number(values, "SLIDE_DOWNLOAD_MAX_MB", 20 * 1024, int, minimum=1),
             long_poll_wait=long_poll_wait,
             batch_size=_number(values, "BATCH_SIZE", 0, int),
+            heatmap_max_side=_number(values, "HEATMAP_MAX_SIDE", 2048, int, minimum=64),
             worker_name=values.get("WORKER_NAME", "").strip(),
             heartbeat_seconds=_number(values, "HEARTBEAT_SECONDS", 30.0, minimum=0.05),
             slide_source_retry_seconds=_number(values, "SLIDE_SOURCE_RETRY_SECONDS", 60.0),

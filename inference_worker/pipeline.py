@@ -33,9 +33,12 @@ logger = logging.getLogger(__name__)
 
 Progress = Callable[[int, str], Any]
 
-# The segmentation level (nearest this downsample) is also the heatmap's size.
+# The level tissue is segmented on (nearest this downsample).
 SEG_DOWNSAMPLE = 64
-HEATMAP_ALPHA = 0.5
+HEATMAP_MAX_SIDE = 2048
+TILE_SIDE = 256
+THUMBNAIL_QUALITY = 85
+TILE_QUALITY = 85
 # Progress is reported when the percent grows, and at least this often
 # otherwise: it is what renews the server's lease on the request.
 PROGRESS_EVERY_S = 30.0
@@ -66,12 +69,16 @@ class PipelineConfig:
     device: str = "cpu"
     top_k: int = 10
     max_patches: int | None = None
+    # The heatmap and the thumbnail under it: at most this many pixels on the long side.
+    heatmap_max_side: int = HEATMAP_MAX_SIDE
+    # The side of the JPEG tile of each top region.
+    tile_side: int = TILE_SIDE
 
     def __post_init__(self):
         self.class_names = tuple(self.class_names)
         if len(self.class_names) != self.n_classes or len(set(self.class_names)) != self.n_classes:
             raise PipelineConfigError(f"class_names must be {self.n_classes} distinct names, got {self.class_names}")
-        for name in ("patch_size", "read_threads"):
+        for name in ("patch_size", "read_threads", "heatmap_max_side", "tile_side"):
             if getattr(self, name) < 1:
                 raise PipelineConfigError(f"{name} must be at least 1")
         if self.batch_size < 0:
@@ -113,7 +120,13 @@ class Pipeline:
         self.model = model.to(self.device).eval()
 
     def run(self, slide_path: str | Path, *, progress: Progress | None = None, naive: bool = False) -> dict:
-        """Analyse one slide: `{"result": {...}, "heatmap_png": bytes}`.
+        """Analyse one slide: `{"result": {...}, "heatmap_png": bytes,
+        "thumbnail_jpeg": bytes, "tiles_jpeg": [bytes, ...]}`. The heatmap
+        is an RGBA PNG the size of the thumbnail (long side at most
+        heatmap_max_side), opaque over analysed tissue and transparent
+        elsewhere, to lay over the thumbnail at any opacity; its colour map
+        is described in result["heatmap"]. The tiles are the top regions'
+        (result["top_regions"], in that order), tile_side pixels square.
 
         `naive=True` reads one patch and forwards it at a time (a baseline
         for benchmarks); the default reads batches in a thread pool, one
@@ -132,8 +145,8 @@ class Pipeline:
 
         report(0, "opening the slide")
         with openslide.OpenSlide(str(slide_path)) as slide:
+            slide_width, slide_height = slide.dimensions
             found, coords = self.tissue_patches(slide)
-            thumbnail = _thumbnail(slide)
             size0 = round(cfg.patch_size * slide.level_downsamples[cfg.level])
             lap("segmentation")
             report(_SEGMENTED, f"{len(coords)} tissue patches")
@@ -143,20 +156,30 @@ class Pipeline:
             bag = extract(coords, read, report)
             lap("features")
 
-        with torch.inference_mode():
-            out = self.model(bag.to(self.device))
-        probabilities = out["probabilities"][0].float().cpu().numpy().astype(np.float64)
-        attention = out["attention"].float().cpu().numpy().astype(np.float64)
-        lap("model")
-        report(_CLASSIFIED, "painting the heatmap")
+            with torch.inference_mode():
+                out = self.model(bag.to(self.device))
+            probabilities = out["probabilities"][0].float().cpu().numpy().astype(np.float64)
+            attention = out["attention"].float().cpu().numpy().astype(np.float64)
+            lap("model")
+            report(_CLASSIFIED, "painting the heatmap")
 
-        heatmap_png = _heatmap(thumbnail, found.mask, found.mask_downsample, coords, size0, attention)
-        lap("heatmap")
+            thumbnail = slide_thumbnail(slide, max_side=cfg.heatmap_max_side)
+            heatmap_png = _heatmap(thumbnail.size, slide.dimensions, found, coords, size0, attention)
+            top_regions = _top_regions(coords, size0, attention, cfg.top_k)
+            tiles = [_tile(slide, region, cfg.tile_side) for region in top_regions]
+            lap("heatmap")
         timings["total"] = round(time.perf_counter() - started, 3)
 
         result = {
             **_prediction(probabilities, cfg.class_names),
-            "top_regions": _top_regions(coords, size0, attention, cfg.top_k),
+            "top_regions": top_regions,
+            "heatmap": {
+                "width": thumbnail.width,
+                "height": thumbnail.height,
+                "slide_width": slide_width,
+                "slide_height": slide_height,
+                **HEATMAP_LEGEND,
+            },
             "patches": len(coords),
             "patch_size": cfg.patch_size,
             "level": cfg.level,
@@ -174,7 +197,12 @@ class Pipeline:
             "timings_s": timings,
         }
         report(100, "done")
-        return {"result": result, "heatmap_png": heatmap_png}
+        return {
+            "result": result,
+            "heatmap_png": heatmap_png,
+            "thumbnail_jpeg": _jpeg(thumbnail, THUMBNAIL_QUALITY),
+            "tiles_jpeg": tiles,
+        }
 
     def tissue_patches(self, slide: openslide.OpenSlide) -> tuple[tissue.TissuePatches, list[tuple[int, int]]]:
         """The slide's segmentation and the patches `run` analyses (at most
@@ -257,10 +285,40 @@ def _subsample(coords: list[tuple[int, int]], limit: int | None) -> list[tuple[i
     return [coords[i] for i in picks]
 
 
-def _thumbnail(slide: openslide.OpenSlide) -> Image.Image:
-    # The same level tissue.slide_patches segments, so the mask fits it.
-    level = slide.get_best_level_for_downsample(SEG_DOWNSAMPLE)
-    return slide.read_region((0, 0), level, slide.level_dimensions[level]).convert("RGB")
+def slide_thumbnail(slide: openslide.OpenSlide, *, max_side: int) -> Image.Image:
+    """The whole slide, RGB, its long side at most `max_side` (never larger
+    than level 0): read from the smallest level that is still at least that
+    large, then scaled down."""
+    width, height = slide.dimensions
+    scale = min(1.0, max_side / max(width, height))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    level = slide.get_best_level_for_downsample(1 / scale)
+    image = slide.read_region((0, 0), level, slide.level_dimensions[level])
+    # Transparent (unscanned) areas read as glass, white.
+    white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    image = Image.alpha_composite(white, image).convert("RGB")
+    return image if image.size == size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=quality, optimize=True)
+    return out.getvalue()
+
+
+def _tile(slide: openslide.OpenSlide, region: dict, side: int) -> bytes:
+    """A region (level-0 x, y, width, height) as a `side`-pixel JPEG."""
+    width, height = region["width"], region["height"]
+    scale = max(width, height) / side
+    level = slide.get_best_level_for_downsample(max(scale, 1.0))
+    downsample = slide.level_downsamples[level]
+    size = (max(1, round(width / downsample)), max(1, round(height / downsample)))
+    image = slide.read_region((region["x"], region["y"]), level, size)
+    white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    image = Image.alpha_composite(white, image).convert("RGB")
+    if image.size != (side, side):
+        image = image.resize((side, side), Image.Resampling.LANCZOS)
+    return _jpeg(image, TILE_QUALITY)
 
 
 def _patch_reader(slide: openslide.OpenSlide, *, level: int, size: int) -> Callable[[tuple[int, int]], np.ndarray]:
@@ -314,42 +372,65 @@ def percentile_ranks(values: np.ndarray) -> np.ndarray:
     return ranks / (n - 1)
 
 
-# Blue (low attention) through a pale middle to red (high attention).
-_COLORMAP_STOPS = np.array([0.0, 0.5, 1.0])
-_COLORMAP_RGB = np.array([[49, 54, 149], [255, 255, 191], [165, 0, 38]], dtype=np.float64)
+# A perceptual colour map in the manner of viridis: dark violet (low
+# attention) through blue and green to yellow (high), its lightness rising
+# evenly, readable in grey and by most colour-blind readers. Eleven stops,
+# interpolated linearly; the page draws the same stops as its legend.
+COLORMAP_NAME = "viridis"
+_COLORMAP_HEX = (
+    "#440154", "#482475", "#414487", "#355f8d", "#2a788e", "#21918c",
+    "#22a884", "#44bf70", "#7ad151", "#bddf26", "#fde725",
+)  # fmt: skip
+_COLORMAP_STOPS = np.linspace(0.0, 1.0, len(_COLORMAP_HEX))
+_COLORMAP_RGB = np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in _COLORMAP_HEX], dtype=np.float64)
+# What result["heatmap"] says of the colours, for the page's legend.
+HEATMAP_LEGEND = {
+    "colormap": COLORMAP_NAME,
+    "stops": list(_COLORMAP_HEX),
+    "scale": "attention percentile rank",
+    "low": 0.0,
+    "high": 1.0,
+}
 
 
 def colormap(values: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] -> uint8 RGB (shape + (3,)), blue to red."""
+    """Values in [0, 1] -> uint8 RGB (shape + (3,)), dark violet to yellow."""
     values = np.clip(values, 0.0, 1.0)
     channels = [np.interp(values, _COLORMAP_STOPS, _COLORMAP_RGB[:, c]) for c in range(3)]
     return np.stack(channels, axis=-1).round().astype(np.uint8)
 
 
 def _heatmap(
-    thumbnail: Image.Image,
-    mask: np.ndarray,
-    mask_downsample: tuple[float, float],
+    size: tuple[int, int],
+    slide_size: tuple[int, int],
+    found: tissue.TissuePatches,
     coords: list[tuple[int, int]],
     size0: int,
     attention: np.ndarray,
 ) -> bytes:
-    """Percentile-ranked attention painted at the patches' places on the
-    thumbnail's grid, kept to tissue, colour-mapped and blended over it."""
-    height, width = mask.shape
+    """Percentile-ranked attention painted at the patches' places on a grid
+    of `size` (the thumbnail's), colour-mapped: an RGBA PNG, opaque over the
+    analysed tissue, transparent elsewhere."""
+    width, height = size
+    sx, sy = width / slide_size[0], height / slide_size[1]
     scores = np.zeros((height, width))
     painted = np.zeros((height, width), dtype=bool)
-    dx, dy = mask_downsample
     for (x, y), rank in zip(coords, percentile_ranks(attention), strict=True):
-        x0, y0 = int(x / dx), int(y / dy)
-        x1, y1 = max(x0 + 1, math.ceil((x + size0) / dx)), max(y0 + 1, math.ceil((y + size0) / dy))
+        x0, y0 = int(x * sx), int(y * sy)
+        x1, y1 = max(x0 + 1, math.ceil((x + size0) * sx)), max(y0 + 1, math.ceil((y + size0) * sy))
         scores[y0:y1, x0:x1] = rank
         painted[y0:y1, x0:x1] = True
-    colours = Image.fromarray(colormap(scores), "RGB")
-    blended = Image.blend(thumbnail, colours, HEATMAP_ALPHA)
-    where = Image.fromarray(((painted & mask) * 255).astype(np.uint8), "L")
+    # The tissue mask, segmented on a smaller level, stretched to the grid.
+    mask = Image.fromarray(found.mask.astype(np.uint8) * 255, "L")
+    mask_width = round(found.mask.shape[1] * found.mask_downsample[0] * sx)
+    mask_height = round(found.mask.shape[0] * found.mask_downsample[1] * sy)
+    mask = mask.resize((max(1, mask_width), max(1, mask_height)), Image.Resampling.NEAREST)
+    tissue_mask = np.zeros((height, width), dtype=bool)
+    overlap = np.array(mask)[:height, :width] > 0
+    tissue_mask[: overlap.shape[0], : overlap.shape[1]] = overlap
+    rgba = np.dstack([colormap(scores), ((painted & tissue_mask) * 255).astype(np.uint8)])
     out = io.BytesIO()
-    Image.composite(blended, thumbnail, where).save(out, format="PNG")
+    Image.fromarray(rgba, "RGBA").save(out, format="PNG", optimize=True)
     return out.getvalue()
 
 
@@ -366,7 +447,7 @@ def config_from_env() -> tuple[PipelineConfig, bool]:
     """The PipelineConfig and allow_untrained the environment asks for:
     MODEL_PATH, MODEL_KIND, MODEL_SIZE, CLASS_NAMES (comma-separated),
     DEVICE, FEATURE_EXTRACTOR (resnet50|tiny), EXTRACTOR_WEIGHTS, PATCH_SIZE,
-    BATCH_SIZE, ALLOW_UNTRAINED_MODEL."""
+    BATCH_SIZE, HEATMAP_MAX_SIDE, ALLOW_UNTRAINED_MODEL."""
     names = tuple(n.strip() for n in os.environ.get("CLASS_NAMES", "normal,tumor").split(",") if n.strip())
     config = PipelineConfig(
         patch_size=int(os.environ.get("PATCH_SIZE", "256")),
@@ -379,6 +460,7 @@ def config_from_env() -> tuple[PipelineConfig, bool]:
         n_classes=len(names),
         class_names=names,
         device=os.environ.get("DEVICE", "cpu"),
+        heatmap_max_side=int(os.environ.get("HEATMAP_MAX_SIDE", "").strip() or HEATMAP_MAX_SIDE),
     )
     return config, _env_bool("ALLOW_UNTRAINED_MODEL")
 
@@ -410,5 +492,8 @@ def analyse(*, request: dict, progress: Progress) -> dict:
         download_dir=os.environ.get("SLIDE_DOWNLOAD_DIR", "").strip(),
         max_download_mb=int(os.environ.get("SLIDE_DOWNLOAD_MAX_MB", "").strip() or 20 * 1024),
     )
+    if request.get("slide_path"):
+        # A slide uploaded to the platform, which runs this itself: its path there.
+        return pipeline_from_env().run(Path(request["slide_path"]), progress=progress)
     with source.open(request, progress) as path:
         return pipeline_from_env().run(path, progress=progress)

@@ -4,6 +4,9 @@ A request names its slide by file name, by Orthanc instance or series, or
 both. `SlideSource.open(request)` tries, in order:
 
 1. the file name, under the worker's storage directory (SVS_STORAGE_DIR);
+   for a slide uploaded to the platform that is not there, the platform
+   itself (streamed into a temporary directory, at most
+   SLIDE_DOWNLOAD_MAX_MB);
 2. the Orthanc instance (or series): a file name its metadata
    (`SlideFile`) or tags (ContainerIdentifier, ImageComments,
    SeriesDescription, StudyDescription) give, again under the storage
@@ -48,6 +51,14 @@ class SlideUnavailable(Exception):
     """The slide's source (Orthanc) cannot be reached now: worth trying later."""
 
 
+class SlideSourceMissing(SlideUnavailable, SlideNotFound):
+    """This worker lacks the source the request's slide needs (no
+    ORTHANC_URL for an Orthanc series, no SVS_STORAGE_DIR for a file): the
+    slide is not found here, and a worker that has the source may find it.
+    A SlideUnavailable, so the worker hands the request back rather than
+    fail it."""
+
+
 @dataclass(frozen=True)
 class Located:
     """Where a request's slide is: a file, or the Orthanc DICOM WSI
@@ -55,6 +66,8 @@ class Located:
 
     path: Path | None = None
     dicom_instances: tuple[str, ...] = ()
+    # An uploaded slide to download from the platform: (request id, file name).
+    upload: tuple[str, str] | None = None
     how: str = ""
 
 
@@ -64,6 +77,20 @@ class SlideSource:
     orthanc: Orthanc | None = None
     download_dir: Path | None = None
     max_download_bytes: int = 20 * 2**30
+    # The platform (inference_worker.client.PathologyClient), for slides
+    # uploaded to it that this machine's storage does not have.
+    platform: object | None = None
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """What this worker can open, as pending-requests' `sources` names
+        it: "file" (SVS_STORAGE_DIR), "orthanc" (ORTHANC_URL), "upload"
+        (slides uploaded to the platform, fetched from it)."""
+        return (
+            *(("file",) if self.storage_dir is not None else ()),
+            *(("orthanc",) if self.orthanc is not None else ()),
+            *(("upload",) if self.platform is not None else ()),
+        )
 
     @contextmanager
     def open(self, request: Mapping, progress: Callable[[int, str], object] | None = None) -> Iterator[Path]:
@@ -76,7 +103,10 @@ class SlideSource:
             yield located.path
             return
         with tempfile.TemporaryDirectory(prefix="slide-", dir=self.download_dir) as tmp:
-            yield self._fetch(located.dicom_instances, Path(tmp), progress)
+            if located.upload is not None:
+                yield self._download(*located.upload, Path(tmp), progress)
+            else:
+                yield self._fetch(located.dicom_instances, Path(tmp), progress)
 
     def locate(self, request: Mapping) -> Located:
         name = str(request.get("slide_file") or "").strip()
@@ -87,6 +117,12 @@ class SlideSource:
             try:
                 return Located(path=self._file(name), how=f"{name} in the slide storage directory")
             except SlideNotFound as exc:
+                if request.get("slide_uploaded") and self.platform is not None and request.get("request_id"):
+                    # Not on this machine's disk: the platform has it.
+                    return Located(
+                        upload=(str(request["request_id"]), _last_part(name)),
+                        how=f"{name}, uploaded to the platform, downloaded from it",
+                    )
                 if not (instance_id or series_id):
                     raise
                 tried.append(str(exc))
@@ -94,7 +130,7 @@ class SlideSource:
             raise SlideNotFound("the request names no slide (no slide file, Orthanc instance or series)")
         if self.orthanc is None:
             tried.append("ORTHANC_URL is not set, so the request's Orthanc instance or series cannot be looked up")
-            raise SlideNotFound("; ".join(tried))
+            raise SlideSourceMissing("; ".join(tried))
         try:
             return self._from_orthanc(instance_id, series_id, tried)
         except OrthancNotFound as exc:
@@ -104,7 +140,7 @@ class SlideSource:
 
     def _file(self, name: str) -> Path:
         if self.storage_dir is None:
-            raise SlideNotFound("SVS_STORAGE_DIR is not set: this machine has no slide storage")
+            raise SlideSourceMissing("SVS_STORAGE_DIR is not set: this machine has no slide storage")
         return find_slide_file(name, storage_dir=self.storage_dir)
 
     def _from_orthanc(self, instance_id: str, series_id: str, tried: list[str]) -> Located:
@@ -158,6 +194,27 @@ class SlideSource:
                 rows.append((int(metadata.get("IndexInSeries") or 0), instance_id))
         return tuple(instance_id for _, instance_id in sorted(rows))
 
+    def _download(self, request_id: str, name: str, directory: Path, progress) -> Path:
+        """Download the uploaded slide of a held request from the platform
+        into `directory`, at most max_download_bytes."""
+        from .client import ServerUnavailable, SlideTooLarge, WorkerAPIError
+
+        def arrived(size: int) -> None:
+            if progress is not None:
+                progress(0, f"downloading the slide from the platform: {size >> 20} MiB")
+
+        path = directory / (name if name not in ("", ".", "..") else "slide")
+        try:
+            size = self.platform.download_slide(request_id, path, max_bytes=self.max_download_bytes, on_chunk=arrived)
+        except SlideTooLarge as exc:
+            raise SlideNotFound(str(exc)) from None
+        except ServerUnavailable as exc:
+            raise SlideUnavailable(str(exc)) from None
+        except WorkerAPIError as exc:
+            raise SlideNotFound(f"the platform did not send the uploaded slide: {exc}") from None
+        log.info("downloaded the uploaded slide, %d MiB", size >> 20)
+        return path
+
     def _fetch(self, instances: tuple[str, ...], directory: Path, progress) -> Path:
         """Download the instances into `directory`; the first file's path
         (OpenSlide finds the others of the series beside it)."""
@@ -189,6 +246,7 @@ def slide_source(
     orthanc_password: str = "",
     download_dir: str = "",
     max_download_mb: int = 20 * 1024,
+    platform=None,
 ) -> SlideSource:
     """A SlideSource from settings as the worker's config holds them ("" = not set)."""
     return SlideSource(
@@ -196,6 +254,7 @@ def slide_source(
         orthanc=Orthanc(orthanc_url, orthanc_user, orthanc_password) if orthanc_url else None,
         download_dir=Path(download_dir) if download_dir else None,
         max_download_bytes=max_download_mb * 2**20,
+        platform=platform,
     )
 
 

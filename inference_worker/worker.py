@@ -24,9 +24,15 @@ ProgressCallback = Callable[[int, str], None]
 
 
 class Analyzer(Protocol):
+    # What the analyzer can open ("file", "orthanc", "upload"), which the
+    # worker tells pending-requests so that it is offered only those; None
+    # (or no attribute): everything.
+    sources: tuple[str, ...] | None
+
     def analyze(self, request: dict, progress: ProgressCallback) -> dict:
         """Analyse the slide of `request` (a row of pending-requests); return
-        {"result": {...}, "heatmap_png": bytes}. Calls `progress(percent,
+        {"result": {...}, "heatmap_png": bytes, and optionally "thumbnail_jpeg":
+        bytes, "tiles_jpeg": [bytes]} (see pipeline.Pipeline.run). Calls `progress(percent,
         message)` now and then; that call raises RequestLost once the request
         is no longer this worker's, which ends the analysis."""
 
@@ -36,15 +42,18 @@ class PipelineAnalyzer:
     says (SVS_STORAGE_DIR, Orthanc). The pipeline (torch, openslide) is
     imported and its model loaded at the first request; its own settings
     (FEATURE_EXTRACTOR, CLASS_NAMES, ...) come from the environment,
-    MODEL_PATH, DEVICE and BATCH_SIZE from the worker's config."""
+    MODEL_PATH, DEVICE, BATCH_SIZE and HEATMAP_MAX_SIDE from the worker's config."""
 
-    def __init__(self, config: WorkerConfig):
+    def __init__(self, config: WorkerConfig, client: PathologyClient | None = None):
         self.config = config
+        # The platform, for the slides uploaded to it (see slides.SlideSource).
+        self.client = client
         self._pipeline = None
         self._slides = None
 
-    def analyze(self, request: dict, progress: ProgressCallback) -> dict:
-        from . import pipeline, slides
+    @property
+    def slide_source(self):
+        from . import slides
 
         if self._slides is None:
             cfg = self.config
@@ -55,14 +64,28 @@ class PipelineAnalyzer:
                 orthanc_password=cfg.orthanc_password,
                 download_dir=cfg.slide_download_dir,
                 max_download_mb=cfg.slide_download_max_mb,
+                platform=self.client,
             )
-        with self._slides.open(request, progress) as path:
+        return self._slides
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return self.slide_source.sources
+
+    def analyze(self, request: dict, progress: ProgressCallback) -> dict:
+        from . import pipeline
+
+        with self.slide_source.open(request, progress) as path:
             if self._pipeline is None:
                 progress(1, "loading the model")
                 base, allow_untrained = pipeline.config_from_env()
                 model_path = Path(self.config.model_path) if self.config.model_path else None
                 settings = dataclasses.replace(
-                    base, model_path=model_path, device=self.config.device, batch_size=self.config.batch_size
+                    base,
+                    model_path=model_path,
+                    device=self.config.device,
+                    batch_size=self.config.batch_size,
+                    heatmap_max_side=self.config.heatmap_max_side,
                 )
                 self._pipeline = pipeline.Pipeline(settings, allow_untrained=allow_untrained)
             return self._pipeline.run(path, progress=progress)
@@ -70,6 +93,13 @@ class PipelineAnalyzer:
 
 class _ShuttingDown(Exception):
     """Raised in the analysis when the worker is told to stop at once."""
+
+
+class _StopNow(BaseException):
+    """Raised by the signal handler into a worker that holds nothing (it is
+    in its long poll, or pausing): there is nothing to finish, so it stops
+    at once instead of at the poll's end. A BaseException, so that no
+    `except Exception` on the way (requests, urllib3) takes it for an error."""
 
 
 class _Heartbeat(threading.Thread):
@@ -112,6 +142,9 @@ class Worker:
         self.analyzer = analyzer
         self.stopping = threading.Event()
         self.abandoning = threading.Event()
+        # True while the worker holds no request and is waiting (long poll,
+        # pause): a signal then stops it at once.
+        self._idle = False
 
     def stop(self, *_args) -> None:
         """Claim nothing more; the request in hand is finished first. A
@@ -125,12 +158,19 @@ class Worker:
         log.info("stopping after the current request (stop again to hand it back)")
         self.stopping.set()
 
+    def _on_signal(self, *_args) -> None:
+        self.stop()
+        if self._idle:
+            raise _StopNow
+
     def run_forever(self) -> None:
-        """Serve requests until stop() (SIGTERM, SIGINT). An unreachable
-        platform is waited for; a refused key or URL raises WorkerAPIError."""
+        """Serve requests until stop() (SIGTERM, SIGINT). Holding nothing, it
+        stops at once (its long poll is abandoned: listing claims nothing);
+        holding a request, as stop() says. An unreachable platform is waited
+        for; a refused key or URL raises WorkerAPIError."""
         previous = {}
         if threading.current_thread() is threading.main_thread():
-            previous = {number: signal.signal(number, self.stop) for number in (signal.SIGTERM, signal.SIGINT)}
+            previous = {number: signal.signal(number, self._on_signal) for number in (signal.SIGTERM, signal.SIGINT)}
         log.info("worker %s polling %s", self.config.host, self.client.base_url)
         pause = self.config.poll_interval
         try:
@@ -139,24 +179,42 @@ class Worker:
                     self.run_once()
                 except ServerUnavailable as exc:
                     log.error("%s; waiting %.0f s", exc, pause)
-                    self.stopping.wait(pause)
+                    self._wait(pause)
                     pause = min(pause * 2, 300)
                     continue
                 pause = self.config.poll_interval
+        except _StopNow:
+            pass
         finally:
+            self._idle = False
             for number, handler in previous.items():
                 signal.signal(number, handler)
         log.info("worker stopped")
+
+    def _wait(self, seconds: float) -> None:
+        """Pause, holding nothing: a signal ends the pause and the worker."""
+        self._idle = True
+        try:
+            self.stopping.wait(seconds)
+        finally:
+            self._idle = False
 
     def run_once(self) -> bool:
         """Take and process at most one request; True when one was processed."""
         if self.stopping.is_set():
             return False
         wait = self.config.long_poll_wait
-        rows = self.client.pending(limit=self.config.claim_limit, wait=wait)
+        self._idle = True
+        try:
+            rows = self.client.pending(
+                limit=self.config.claim_limit, wait=wait, sources=getattr(self.analyzer, "sources", None)
+            )
+        finally:
+            # From here on a claim may be under way: a signal no longer interrupts.
+            self._idle = False
         if not rows:
             if wait <= 0:
-                self.stopping.wait(self.config.poll_interval)
+                self._wait(self.config.poll_interval)
             return False
         # Random order, highest priority first: sort() is stable.
         random.shuffle(rows)
@@ -208,7 +266,13 @@ class Worker:
             self._dropped(request_id, heartbeat.lost, started)
             return
         try:
-            answer = self.client.complete(request_id, output["result"], output.get("heatmap_png"))
+            answer = self.client.complete(
+                request_id,
+                output["result"],
+                output.get("heatmap_png"),
+                thumbnail=output.get("thumbnail_jpeg"),
+                tiles=output.get("tiles_jpeg") or (),
+            )
         except RequestLost as exc:
             self._dropped(request_id, exc, started)
             return
@@ -249,7 +313,7 @@ class Worker:
             # A platform that refuses hand-backs: the request fails with the reason.
             log.warning("request %s: hand-back refused (%s)", request_id, exc)
             self._fail(request_id, reason, started)
-        self.stopping.wait(self.config.slide_source_retry_seconds)
+        self._wait(self.config.slide_source_retry_seconds)
 
     def _fail(self, request_id: str, error: str, started: float) -> None:
         log.warning("request %s: failed after %.1f s: %s", request_id, time.monotonic() - started, error)

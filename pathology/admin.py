@@ -1,5 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from aiplatform.errors import DomainError
 
@@ -7,7 +9,7 @@ from .models import SLIDE_REFERENCE_FIELDS, InferenceWorker, PathologyRequest
 from .services import requests
 
 
-def _each(modeladmin, request, queryset, service, done: str) -> None:
+def _each(modeladmin, request, queryset, service, done) -> None:
     count = 0
     for item in queryset:
         try:
@@ -16,17 +18,17 @@ def _each(modeladmin, request, queryset, service, done: str) -> None:
         except DomainError as exc:
             modeladmin.message_user(request, f"{item.pk}: {exc.message}", messages.WARNING)
     if count:
-        modeladmin.message_user(request, f"{count}건을 {done}.")
+        modeladmin.message_user(request, done % {"n": count})
 
 
-@admin.action(description="선택한 요청을 다시 대기열에 넣기")
+@admin.action(description=gettext_lazy("Requeue the selected requests"))
 def requeue(modeladmin, request, queryset):
-    _each(modeladmin, request, queryset, requests.request_requeue, "다시 대기열에 넣었습니다")
+    _each(modeladmin, request, queryset, requests.request_requeue, _("Requeued %(n)d requests."))
 
 
-@admin.action(description="선택한 요청 취소")
+@admin.action(description=gettext_lazy("Cancel the selected requests"))
 def cancel(modeladmin, request, queryset):
-    _each(modeladmin, request, queryset, requests.request_cancel, "취소했습니다")
+    _each(modeladmin, request, queryset, requests.request_cancel, _("Cancelled %(n)d requests."))
 
 
 @admin.register(PathologyRequest)
@@ -51,9 +53,9 @@ class PathologyRequestAdmin(admin.ModelAdmin):
     readonly_fields = [field.name for field in PathologyRequest._meta.fields] + ["heatmap_preview"]
     fieldsets = (
         (None, {"fields": ("id", "status", "progress", "message", "error", "priority", "requested_by")}),
-        ("슬라이드", {"fields": SLIDE_REFERENCE_FIELDS}),
+        (gettext_lazy("Slide"), {"fields": (*SLIDE_REFERENCE_FIELDS, "slide_uploaded")}),
         (
-            "처리",
+            gettext_lazy("Processing"),
             {
                 "fields": (
                     "worker",
@@ -68,7 +70,7 @@ class PathologyRequestAdmin(admin.ModelAdmin):
             },
         ),
         # The preview, not the file field: media files are not served, the API is.
-        ("결과", {"fields": ("result", "heatmap_preview")}),
+        (gettext_lazy("Result"), {"fields": ("result", "heatmap_preview")}),
     )
 
     def has_add_permission(self, request):
@@ -79,20 +81,30 @@ class PathologyRequestAdmin(admin.ModelAdmin):
     def short_id(self, obj):
         return str(obj.pk)[:8]
 
-    @admin.display(description="슬라이드")
+    @admin.display(description=gettext_lazy("Slide"))
     def slide(self, obj):
         return obj.slide_reference
 
-    @admin.display(description="진행률")
+    @admin.display(description=gettext_lazy("Progress"))
     def progress_bar(self, obj):
         return format_html('<progress max="100" value="{}"></progress> {}%', obj.progress, obj.progress)
 
-    @admin.display(description="히트맵")
+    @admin.display(description=gettext_lazy("Heatmap"))
     def heatmap_preview(self, obj):
         if not obj.heatmap:
             return "-"
         url = obj.heatmap_url
-        return format_html('<a href="{}"><img src="{}" style="max-width: 480px" alt="heatmap"></a>', url, url)
+        if not obj.thumbnail:
+            return format_html('<a href="{}"><img src="{}" style="max-width: 480px" alt="heatmap"></a>', url, url)
+        # The RGBA heatmap over the slide's thumbnail, as the pathology page shows it.
+        return format_html(
+            '<a href="{}" style="position: relative; display: inline-block; max-width: 480px">'
+            '<img src="{}" style="max-width: 480px; display: block" alt="thumbnail">'
+            '<img src="{}" style="position: absolute; inset: 0; width: 100%; opacity: .6" alt="heatmap"></a>',
+            url,
+            obj.thumbnail_url,
+            url,
+        )
 
 
 @admin.register(InferenceWorker)

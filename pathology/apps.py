@@ -1,7 +1,8 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class PathologyConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "pathology"
-    verbose_name = "병리 분석"
+    verbose_name = _("Pathology analysis")

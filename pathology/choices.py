@@ -1,12 +1,13 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class RequestStatus(models.TextChoices):
-    PENDING = "pending", "대기"
-    PROCESSING = "processing", "처리 중"
-    COMPLETED = "completed", "완료"
-    FAILED = "failed", "실패"
-    CANCELLED = "cancelled", "취소"
+    PENDING = "pending", _("Pending")
+    PROCESSING = "processing", _("Processing")
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 # States a request never leaves.

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from .choices import RequestStatus
 
@@ -19,27 +20,32 @@ def heatmap_path(instance, filename: str) -> str:
 class InferenceWorker(models.Model):
     """A machine that runs the analysis, known by its API key (scope `worker`)."""
 
-    name = models.CharField("이름", max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=64, unique=True)
     api_key = models.OneToOneField(
         "aiplatform.PlatformAPIKey",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="inference_worker",
-        verbose_name="API 키",
+        verbose_name=_("API key"),
     )
-    host = models.CharField("호스트", max_length=128, blank=True)
-    device = models.CharField("장치", max_length=64, blank=True)
-    version = models.CharField("버전", max_length=64, blank=True)
-    last_seen = models.DateTimeField("마지막 접속", null=True, blank=True)
+    host = models.CharField(_("host"), max_length=128, blank=True)
+    device = models.CharField(_("device"), max_length=64, blank=True)
+    version = models.CharField(_("version"), max_length=64, blank=True)
+    last_seen = models.DateTimeField(_("last seen"), null=True, blank=True)
     current_request = models.ForeignKey(
-        "PathologyRequest", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name="처리 중"
+        "PathologyRequest",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("current request"),
     )
-    created_at = models.DateTimeField("등록", default=timezone.now)
+    created_at = models.DateTimeField(_("registered"), default=timezone.now)
 
     class Meta:
-        verbose_name = "추론 워커"
-        verbose_name_plural = "추론 워커"
+        verbose_name = _("inference worker")
+        verbose_name_plural = _("inference workers")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -52,40 +58,53 @@ class PathologyRequest(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The slide: an Orthanc instance and/or series, and/or a file name the
     # worker looks up in its slide directory.
-    orthanc_instance_id = models.CharField("Orthanc 인스턴스", max_length=64, blank=True)
-    orthanc_series_id = models.CharField("Orthanc 시리즈", max_length=64, blank=True)
-    slide_file = models.CharField("슬라이드 파일", max_length=255, blank=True)
-    study_id = models.CharField("검사 ID", max_length=64, blank=True)
-    patient_id = models.CharField("환자 ID", max_length=64, blank=True)
+    orthanc_instance_id = models.CharField(_("Orthanc instance"), max_length=64, blank=True)
+    orthanc_series_id = models.CharField(_("Orthanc series"), max_length=64, blank=True)
+    slide_file = models.CharField(_("slide file"), max_length=255, blank=True)
+    # The slide was uploaded to this server: `slide_file` is then its name in
+    # the server's slide storage (PATHOLOGY_SLIDE_STORAGE_DIR), which a
+    # worker without that disk downloads through the worker API.
+    slide_uploaded = models.BooleanField(_("uploaded slide"), default=False)
+    study_id = models.CharField(_("study ID"), max_length=64, blank=True)
+    patient_id = models.CharField(_("patient ID"), max_length=64, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="pathology_requests",
-        verbose_name="요청자",
+        verbose_name=_("requested by"),
     )
-    priority = models.SmallIntegerField("우선순위", default=0)
-    status = models.CharField("상태", max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING)
+    priority = models.SmallIntegerField(_("priority"), default=0)
+    status = models.CharField(_("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.PENDING)
     worker = models.ForeignKey(
-        InferenceWorker, null=True, blank=True, on_delete=models.SET_NULL, related_name="requests", verbose_name="워커"
+        InferenceWorker,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="requests",
+        verbose_name=_("worker"),
     )
-    lease_expires_at = models.DateTimeField("임대 만료", null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField("시도", default=0)
-    max_attempts = models.PositiveSmallIntegerField("최대 시도", default=3)
-    progress = models.PositiveSmallIntegerField("진행률", default=0)
-    message = models.CharField("메시지", max_length=255, blank=True)
-    result = models.JSONField("결과", null=True, blank=True)
-    heatmap = models.FileField("히트맵", upload_to=heatmap_path, blank=True)
-    error = models.TextField("오류", blank=True)
-    created_at = models.DateTimeField("요청", default=timezone.now)
-    claimed_at = models.DateTimeField("할당", null=True, blank=True)
-    started_at = models.DateTimeField("시작", null=True, blank=True)
-    finished_at = models.DateTimeField("종료", null=True, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease expires"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    max_attempts = models.PositiveSmallIntegerField(_("max attempts"), default=3)
+    progress = models.PositiveSmallIntegerField(_("progress"), default=0)
+    message = models.CharField(_("message"), max_length=255, blank=True)
+    result = models.JSONField(_("result"), null=True, blank=True)
+    heatmap = models.FileField(_("heatmap"), upload_to=heatmap_path, blank=True)
+    # The slide's thumbnail the heatmap (RGBA, same size) is laid over, and
+    # JPEG tiles of the top regions: result["top_regions"][n] is tiles[n].
+    thumbnail = models.FileField(_("thumbnail"), upload_to=heatmap_path, blank=True)
+    tiles = models.JSONField(_("region tiles"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    created_at = models.DateTimeField(_("requested"), default=timezone.now)
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
 
     class Meta:
-        verbose_name = "병리 분석 요청"
-        verbose_name_plural = "병리 분석 요청"
+        verbose_name = _("pathology request")
+        verbose_name_plural = _("pathology requests")
         ordering = ["-created_at"]
         indexes = [
             # What workers ask for: pending, by priority then age.
@@ -101,6 +120,14 @@ class PathologyRequest(models.Model):
     def heatmap_url(self) -> str | None:
         """Where the heatmap is served (through the API: media files are not)."""
         return reverse("pathology-api:request-heatmap", args=[self.pk]) if self.heatmap else None
+
+    @property
+    def thumbnail_url(self) -> str | None:
+        return reverse("pathology-api:request-thumbnail", args=[self.pk]) if self.thumbnail else None
+
+    @property
+    def tile_urls(self) -> list[str]:
+        return [reverse("pathology-api:request-tile", args=[self.pk, n]) for n in range(len(self.tiles or []))]
 
     @property
     def slide_reference(self) -> str:

@@ -5,11 +5,14 @@ worker endpoints (pending-requests, update-status, complete-request) accept
 only API keys with the `worker` scope and refuse user logins."""
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.http import FileResponse
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -17,12 +20,20 @@ from rest_framework.views import APIView
 from aiplatform.api.pagination import parse_bounded_int
 from aiplatform.api.permissions import IsStaff, ScopedAccess, request_api_key
 from aiplatform.choices import APIKeyScope
+from aiplatform.errors import InvalidInput
 
 from .. import selectors
 from ..filtersets import PathologyRequestFilterSet
 from ..models import InferenceWorker
-from ..services import protocol, requests
-from ..services.results import heatmap_decode
+from ..services import protocol, requests, slides
+from ..services.results import (
+    CONTENT_TYPES,
+    heatmap_decode,
+    image_kind,
+    result_validate,
+    thumbnail_decode,
+    tiles_decode,
+)
 from .serializers import (
     CompleteRequestSerializer,
     InferenceWorkerSerializer,
@@ -41,15 +52,30 @@ class AnalyzeView(APIView):
     """Ask for the analysis of a slide (the "AI 분석" button). The request waits for a worker
     (USE_LOCAL_INFERENCE=true) or runs on this server as a task."""
 
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
     @extend_schema(
         tags=[TAG],
-        request=SlideAnalysisRequestSerializer,
+        request={
+            "application/json": SlideAnalysisRequestSerializer,
+            "multipart/form-data": SlideAnalysisRequestSerializer,
+        },
         responses={202: OpenApiTypes.OBJECT, 503: OpenApiResponse(description="No way to run the analysis.")},
     )
     def post(self, request):
+        # Refused before the body is read: an oversized upload is not spooled to disk first.
+        limit = settings.PATHOLOGY_UPLOAD_MAX_MB * 2**20 + 2**20
+        if parse_content_length(request) > limit:
+            raise InvalidInput(
+                _("The slide is larger than %(n)d MB (PATHOLOGY_UPLOAD_MAX_MB).")
+                % {"n": settings.PATHOLOGY_UPLOAD_MAX_MB},
+                field="slide",
+                code="too_large",
+            )
         params = SlideAnalysisRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        created = requests.request_create(requested_by=request.user, **params.validated_data)
+        data = dict(params.validated_data)
+        created = requests.request_create(requested_by=request.user, slide_upload=data.pop("slide", None), **data)
         body = {
             "success": True,
             "request_id": str(created.pk),
@@ -57,6 +83,28 @@ class AnalyzeView(APIView):
             "request": PathologyRequestSerializer(created).data,
         }
         return Response(body, status=status.HTTP_202_ACCEPTED)
+
+
+def parse_content_length(request) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
+def parse_sources(request) -> tuple[str, ...] | None:
+    raw = request.query_params.get("sources")
+    if raw is None:
+        return None
+    sources = tuple(name.strip() for name in raw.split(",") if name.strip())
+    unknown = [name for name in sources if name not in protocol.SLIDE_SOURCES]
+    if unknown:
+        raise InvalidInput(
+            _("Unknown source %(names)s; the sources are %(known)s.")
+            % {"names": ", ".join(unknown), "known": ", ".join(protocol.SLIDE_SOURCES)},
+            field="sources",
+        )
+    return sources
 
 
 class WorkerView(APIView):
@@ -86,6 +134,12 @@ class PendingRequestsView(WorkerView):
         parameters=[
             OpenApiParameter("limit", int, description="1-50, default 10"),
             OpenApiParameter("wait", int, description="long-poll seconds, 0 to PATHOLOGY_LONG_POLL_MAX_SECONDS"),
+            OpenApiParameter(
+                "sources",
+                str,
+                description="what this worker can open, comma-separated: file (its slide storage), orthanc, "
+                "upload (downloads uploaded slides); only requests it can open are listed. Absent: all.",
+            ),
         ],
         responses=OpenApiTypes.OBJECT,
     )
@@ -94,8 +148,9 @@ class PendingRequestsView(WorkerView):
         wait = parse_bounded_int(
             request, "wait", default=0, minimum=0, maximum=settings.PATHOLOGY_LONG_POLL_MAX_SECONDS
         )
+        sources = parse_sources(request)
         self.worker(request)
-        rows = protocol.requests_claimable(limit=limit, wait=wait)
+        rows = protocol.requests_claimable(limit=limit, wait=wait, sources=sources)
         data = PendingRequestSerializer(rows, many=True).data
         return Response({"success": True, "count": len(data), "requests": data})
 
@@ -134,11 +189,47 @@ class CompleteRequestView(WorkerView):
         params = CompleteRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
         data = params.validated_data
-        heatmap = heatmap_decode(upload=data.get("heatmap"), encoded=data.get("heatmap_base64"))
+        result = result_validate(data["result"])
         done, stored = protocol.request_complete(
-            worker=self.worker(request), request_id=request_id, result=data["result"], heatmap=heatmap
+            worker=self.worker(request),
+            request_id=request_id,
+            result=result,
+            heatmap=heatmap_decode(upload=data.get("heatmap"), encoded=data.get("heatmap_base64")),
+            thumbnail=thumbnail_decode(upload=data.get("thumbnail"), encoded=data.get("thumbnail_base64")),
+            tiles=tiles_decode(
+                uploads=data.get("tiles"), encoded=data.get("tiles_base64"), regions=len(result.get("top_regions", []))
+            ),
         )
         return Response({"success": True, "stored": stored, "request": PathologyRequestSerializer(done).data})
+
+
+def _image_response(name: str, missing: str) -> FileResponse:
+    """A stored image of a request, with its type by its signature. The
+    name is ours (see protocol._images_save), never a requester's."""
+    if not name or not default_storage.exists(name):
+        raise NotFound(missing)
+    handle = default_storage.open(name, "rb")
+    kind = image_kind(handle.read(8))
+    handle.seek(0)
+    response = FileResponse(handle, content_type=CONTENT_TYPES.get(kind, "application/octet-stream"))
+    # The images of a request never change once it has completed.
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+class SlideDownloadView(WorkerView):
+    """The uploaded slide of a request this worker holds, for a worker
+    without the server's slide storage on its disk (streamed; 409 when it does
+    not hold the request, 404 when the request has no uploaded slide)."""
+
+    @extend_schema(
+        tags=[WORKER_TAG], responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, 404: None, 409: CONFLICT}
+    )
+    def get(self, request, request_id):
+        handle, name, size = slides.slide_open(worker=self.worker(request), request_id=request_id)
+        response = FileResponse(handle, as_attachment=True, filename=name, content_type="application/octet-stream")
+        response["Content-Length"] = str(size)
+        return response
 
 
 @extend_schema_view(list=extend_schema(tags=[TAG]), retrieve=extend_schema(tags=[TAG]))
@@ -169,13 +260,28 @@ class PathologyRequestViewSet(viewsets.ReadOnlyModelViewSet):
     @extend_schema(tags=[TAG], responses={(200, "image/png"): OpenApiTypes.BINARY, 404: None})
     @action(detail=True, methods=["get"])
     def heatmap(self, request, pk=None):
-        """The heatmap PNG of a completed request."""
+        """The heatmap PNG of a completed request (RGBA: lay it over the thumbnail)."""
         found = self.get_object()
-        if not found.heatmap:
-            from rest_framework.exceptions import NotFound
+        return _image_response(found.heatmap.name, _("This request has no heatmap."))
 
-            raise NotFound("This request has no heatmap.")
-        return FileResponse(found.heatmap.open("rb"), content_type="image/png")
+    @extend_schema(tags=[TAG], responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: None})
+    @action(detail=True, methods=["get"])
+    def thumbnail(self, request, pk=None):
+        """The slide's thumbnail, the size of the heatmap."""
+        found = self.get_object()
+        return _image_response(found.thumbnail.name, _("This request has no thumbnail."))
+
+    @extend_schema(
+        tags=[TAG],
+        parameters=[OpenApiParameter("n", int, OpenApiParameter.PATH, description="0: the top region")],
+        responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 404: None},
+    )
+    @action(detail=True, methods=["get"], url_path=r"tiles/(?P<n>[0-9]{1,3})", url_name="tile")
+    def tiles(self, request, pk=None, n=None):
+        """The image tile of top region `n` (result.top_regions[n])."""
+        found = self.get_object()
+        names = found.tiles or []
+        return _image_response(names[int(n)] if int(n) < len(names) else "", _("This request has no such tile."))
 
 
 @extend_schema_view(list=extend_schema(tags=[TAG]), retrieve=extend_schema(tags=[TAG]))

@@ -4,7 +4,8 @@ services as a remote worker (claim, progress renewing the lease, complete).
 
 The pipeline is the callable named by PATHOLOGY_PIPELINE, the code the
 remote worker package runs: `pipeline(request=dict, progress=callable)`
-returns `{"result": {...}, "heatmap_png": bytes | None}`.
+returns `{"result": {...}, "heatmap_png": bytes | None, "thumbnail_jpeg":
+bytes | None, "tiles_jpeg": [bytes, ...]}`.
 """
 
 import logging
@@ -17,7 +18,7 @@ from aiplatform.errors import Conflict, DomainError
 
 from ..choices import RequestStatus
 from ..models import SLIDE_REFERENCE_FIELDS, InferenceWorker
-from . import protocol
+from . import protocol, slides
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,9 @@ def request_run_locally(*, request_id) -> str:
         # Cancelled meanwhile, or another worker has it.
         return exc.extra.get("current_status", "")
     slide = {"request_id": str(request.pk), **{name: getattr(request, name) for name in SLIDE_REFERENCE_FIELDS}}
+    if request.slide_uploaded:
+        # Uploaded here: the pipeline opens it where it is, whatever SVS_STORAGE_DIR says.
+        slide["slide_path"] = slides.slide_storage().path(request.slide_file)
 
     def progress(percent: int, message: str = "") -> None:
         protocol.request_update_status(
@@ -54,7 +58,12 @@ def request_run_locally(*, request_id) -> str:
     try:
         output = pipeline_load()(request=slide, progress=progress)
         request, _stored = protocol.request_complete(
-            worker=worker, request_id=request_id, result=output["result"], heatmap=output.get("heatmap_png")
+            worker=worker,
+            request_id=request_id,
+            result=output["result"],
+            heatmap=output.get("heatmap_png"),
+            thumbnail=output.get("thumbnail_jpeg"),
+            tiles=output.get("tiles_jpeg") or (),
         )
     except Conflict as exc:
         return exc.extra.get("current_status", "")

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import DatabaseError
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,7 +25,7 @@ from aiplatform.errors import Conflict, InvalidInput, NotFound
 
 from ..choices import FINISHED, RequestStatus
 from ..models import InferenceWorker, PathologyRequest
-from .results import result_validate
+from .results import EXTENSIONS, image_check, image_kind, result_validate
 
 LAST_SEEN_RESOLUTION_SECONDS = 5
 _reaped_at = 0.0
@@ -87,6 +87,7 @@ def leases_reap(*, now=None) -> tuple[int, int]:
         status=RequestStatus.FAILED,
         lease_expires_at=None,
         finished_at=now,
+        message=_("Failed."),
         error=_("The worker stopped reporting and the lease ran out on every attempt."),
     )
     requeued = expired.filter(attempts__lt=F("max_attempts")).update(
@@ -122,16 +123,38 @@ def leases_reap_now_and_then() -> None:
         _reap_lock.release()
 
 
-def requests_claimable(*, limit: int, wait: float = 0) -> list[PathologyRequest]:
-    """Pending requests, highest priority then oldest first. With `wait`, ask
-    again every PATHOLOGY_POLL_SECONDS until one appears or `wait` seconds
-    have passed."""
+# What a worker can open, as it names it when it polls.
+SLIDE_SOURCES = ("file", "orthanc", "upload")
+
+
+def _openable_with(sources) -> Q:
+    """Requests whose slide a worker with these sources can open: a file
+    name needs "file" (its slide storage), an Orthanc instance or series
+    "orthanc", an uploaded slide "upload" (it downloads it from here) or
+    "file" (a worker that shares this server's slide storage)."""
+    openable = Q(pk__in=[])
+    if "file" in sources:
+        openable |= ~Q(slide_file="")
+    if "orthanc" in sources:
+        openable |= ~Q(orthanc_instance_id="") | ~Q(orthanc_series_id="")
+    if "upload" in sources:
+        openable |= Q(slide_uploaded=True)
+    return openable
+
+
+def requests_claimable(*, limit: int, wait: float = 0, sources=None) -> list[PathologyRequest]:
+    """Pending requests, highest priority then oldest first; with `sources`
+    (see SLIDE_SOURCES) only those a worker with them can open, so that it
+    does not claim a request only to hand it back. With `wait`, ask again
+    every PATHOLOGY_POLL_SECONDS until one appears or `wait` seconds have
+    passed."""
     deadline = time.monotonic() + wait
+    pending = PathologyRequest.objects.filter(status=RequestStatus.PENDING)
+    if sources is not None:
+        pending = pending.filter(_openable_with(sources))
     while True:
         leases_reap_now_and_then()
-        rows = list(
-            PathologyRequest.objects.filter(status=RequestStatus.PENDING).order_by("-priority", "created_at")[:limit]
-        )
+        rows = list(pending.order_by("-priority", "created_at")[:limit])
         remaining = deadline - time.monotonic()
         if rows or remaining <= 0:
             return rows
@@ -189,6 +212,9 @@ def request_update_status(
     elif status == RequestStatus.FAILED:
         ended = PathologyRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING, worker=worker).update(
             status=RequestStatus.FAILED,
+            # The message was the last progress report ("claimed", "features 40/90"); the
+            # error says what went wrong, the message that it is over.
+            message=_("Failed."),
             error=message or _("The worker reported a failure."),
             finished_at=now,
             lease_expires_at=None,
@@ -214,6 +240,7 @@ def _hand_back(*, worker: InferenceWorker, request_id, message: str, now) -> Non
     ended = held.filter(attempts__gte=F("max_attempts")).update(
         status=RequestStatus.FAILED,
         error=_("Handed back on every attempt; the last reason: %(reason)s") % {"reason": reason},
+        message=_("Failed."),
         finished_at=now,
         lease_expires_at=None,
     )
@@ -225,36 +252,66 @@ def _hand_back(*, worker: InferenceWorker, request_id, message: str, now) -> Non
     workers_release(request_ids=[request_id])
 
 
+def _images_save(*, request_id, heatmap: bytes | None, thumbnail: bytes | None, tiles) -> dict:
+    """Store a completion's images under names of our own (never the
+    uploader's), one set per completion: a late completion that loses the
+    race in request_complete cannot overwrite the winner's images."""
+    stem = f"{request_id}-{secrets.token_hex(4)}"
+
+    def save(folder: str, data: bytes, suffix: str = "") -> str:
+        extension = EXTENSIONS[image_kind(data)]
+        return default_storage.save(f"pathology/{folder}/{stem}{suffix}.{extension}", ContentFile(data))
+
+    return {
+        "heatmap": save("heatmaps", heatmap) if heatmap is not None else "",
+        "thumbnail": save("thumbnails", thumbnail) if thumbnail is not None else "",
+        "tiles": [save("tiles", tile, f"-{n}") for n, tile in enumerate(tiles)],
+    }
+
+
+def _images_delete(names: dict) -> None:
+    for name in [names["heatmap"], names["thumbnail"], *names["tiles"]]:
+        if name:
+            default_storage.delete(name)
+
+
 def request_complete(
-    *, worker: InferenceWorker, request_id, result, heatmap: bytes | None
+    *, worker: InferenceWorker, request_id, result, heatmap: bytes | None, thumbnail: bytes | None = None, tiles=()
 ) -> tuple[PathologyRequest, bool]:
-    """Store the result (and heatmap) of a request this worker holds; returns
-    (request, stored). Sending the same completion again is harmless: the
-    stored request comes back with stored=False."""
+    """Store the result and its images (heatmap, the slide's thumbnail, the
+    top regions' tiles, each already checked by results.*_decode) of a
+    request this worker holds; returns (request, stored). Sending the same
+    completion again is harmless: the stored request comes back with
+    stored=False."""
     current = _held(request_id)
     if current.status == RequestStatus.COMPLETED and current.worker_id == worker.pk:
         return current, False
     if current.status != RequestStatus.PROCESSING or current.worker_id != worker.pk:
         raise _conflict(current, _("Only the worker holding a request can complete it."))
     result = result_validate(result)
-    name = ""
+    if len(tiles) > len(result.get("top_regions", [])):
+        raise InvalidInput(_("One tile per top region at most."), field="tiles")
+    # Checked again here (a header parse, cheap): the server's own pipeline hands its images straight in.
     if heatmap is not None:
-        # A name of our own per completion: a late completion that loses the
-        # race below cannot overwrite the winner's image.
-        name = default_storage.save(f"pathology/heatmaps/{current.pk}-{secrets.token_hex(4)}.png", ContentFile(heatmap))
+        image_check(heatmap, field="heatmap", kinds=("png",), noun=_("heatmap"))
+    if thumbnail is not None:
+        image_check(thumbnail, field="thumbnail", kinds=("jpeg", "png"), noun=_("thumbnail"))
+    for n, tile in enumerate(tiles):
+        image_check(tile, field=f"tiles.{n}", kinds=("jpeg", "png"), noun=_("tile"))
+    names = _images_save(request_id=current.pk, heatmap=heatmap, thumbnail=thumbnail, tiles=tiles)
     now = timezone.now()
     stored = PathologyRequest.objects.filter(pk=request_id, status=RequestStatus.PROCESSING, worker=worker).update(
         status=RequestStatus.COMPLETED,
         result=result,
-        heatmap=name,
+        **names,
         progress=100,
+        message=_("Completed."),
         finished_at=now,
         lease_expires_at=None,
         error="",
     )
     if not stored:
-        if name:
-            default_storage.delete(name)
+        _images_delete(names)
         current = _held(request_id)
         if current.status == RequestStatus.COMPLETED and current.worker_id == worker.pk:
             return current, False

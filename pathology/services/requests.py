@@ -9,7 +9,7 @@ from aiplatform.errors import Conflict, InvalidInput, UpstreamUnavailable
 
 from ..choices import RequestStatus
 from ..models import PathologyRequest
-from . import protocol
+from . import protocol, slides
 
 
 def local_pipeline_available() -> bool:
@@ -33,11 +33,18 @@ def request_create(
     study_id: str = "",
     patient_id: str = "",
     priority: int = 0,
+    slide_upload=None,
 ) -> PathologyRequest:
-    """Queue a slide for analysis. With USE_LOCAL_INFERENCE the request waits
-    for a remote worker; without it this server runs the pipeline as a task
-    (503 when it cannot)."""
-    if not (orthanc_instance_id or orthanc_series_id or slide_file):
+    """Queue a slide for analysis: one it names (a file in the workers' slide
+    storage, an Orthanc instance or series) or one uploaded with it
+    (`slide_upload`, see services.slides). With USE_LOCAL_INFERENCE the
+    request waits for a remote worker; without it this server runs the
+    pipeline as a task (503 when it cannot)."""
+    if slide_upload is not None:
+        if slide_file:
+            raise InvalidInput(_("Upload a slide or name one, not both."), field="slide_file")
+        upload_name = slides.slide_upload_check(upload=slide_upload)
+    elif not (orthanc_instance_id or orthanc_series_id or slide_file):
         raise InvalidInput(
             _("Name the slide: orthanc_instance_id, orthanc_series_id or slide_file."), field="slide_file"
         )
@@ -52,19 +59,27 @@ def request_create(
             ),
             code="pipeline_unavailable",
         )
-    with transaction.atomic():
-        request = PathologyRequest.objects.create(
-            requested_by=requested_by if getattr(requested_by, "pk", None) else None,
-            orthanc_instance_id=orthanc_instance_id,
-            orthanc_series_id=orthanc_series_id,
-            slide_file=slide_file,
-            study_id=study_id,
-            patient_id=patient_id,
-            priority=priority,
-            max_attempts=settings.PATHOLOGY_MAX_ATTEMPTS,
-        )
-        if not settings.USE_LOCAL_INFERENCE:
-            transaction.on_commit(lambda: _enqueue_local(request.pk))
+    if slide_upload is not None:
+        slide_file = slides.slide_store(upload=slide_upload, name=upload_name)
+    try:
+        with transaction.atomic():
+            request = PathologyRequest.objects.create(
+                requested_by=requested_by if getattr(requested_by, "pk", None) else None,
+                orthanc_instance_id=orthanc_instance_id,
+                orthanc_series_id=orthanc_series_id,
+                slide_file=slide_file,
+                slide_uploaded=slide_upload is not None,
+                study_id=study_id,
+                patient_id=patient_id,
+                priority=priority,
+                max_attempts=settings.PATHOLOGY_MAX_ATTEMPTS,
+            )
+            if not settings.USE_LOCAL_INFERENCE:
+                transaction.on_commit(lambda: _enqueue_local(request.pk))
+    except BaseException:
+        if slide_upload is not None:
+            slides.slide_storage().delete(slide_file)  # nothing is kept that no request names
+        raise
     return request
 
 
@@ -79,7 +94,7 @@ def request_cancel(*, request: PathologyRequest) -> PathologyRequest:
     its next report (409, request_cancelled) and stops."""
     cancelled = PathologyRequest.objects.filter(
         pk=request.pk, status__in=[RequestStatus.PENDING, RequestStatus.PROCESSING]
-    ).update(status=RequestStatus.CANCELLED, finished_at=timezone.now(), lease_expires_at=None)
+    ).update(status=RequestStatus.CANCELLED, finished_at=timezone.now(), lease_expires_at=None, message=_("Cancelled."))
     protocol.workers_release(request_ids=[request.pk])
     request.refresh_from_db()
     if not cancelled:

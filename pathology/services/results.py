@@ -1,5 +1,6 @@
-"""What a worker may upload: a result of a known shape, and a PNG heatmap
-of bounded size."""
+"""What a worker may upload: a result of a known shape, a PNG heatmap, the
+slide's thumbnail and the top regions' tiles, each of bounded size and
+checked to be the image it claims to be."""
 
 import base64
 import binascii
@@ -13,6 +14,7 @@ from django.utils.translation import gettext as _
 from aiplatform.errors import InvalidInput
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_SIGNATURE = b"\xff\xd8\xff"
 MAX_SIDE = 32_768
 MAX_REGIONS = 100
 
@@ -68,32 +70,172 @@ def result_validate(result) -> dict:
     return result
 
 
-def heatmap_decode(*, upload=None, encoded: str | None = None) -> bytes | None:
-    """The heatmap bytes from a multipart file or a base64 string, checked:
-    at most PATHOLOGY_HEATMAP_MAX_BYTES, and a PNG with sane dimensions."""
-    limit = settings.PATHOLOGY_HEATMAP_MAX_BYTES
+def image_kind(data: bytes) -> str | None:
+    """ "png" or "jpeg" by the file's signature, else None."""
+    if data.startswith(PNG_SIGNATURE):
+        return "png"
+    if data.startswith(JPEG_SIGNATURE):
+        return "jpeg"
+    return None
+
+
+CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
+EXTENSIONS = {"png": "png", "jpeg": "jpg"}
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    # A PNG starts with its signature and the IHDR chunk (width, height).
+    if len(data) < 33 or data[12:16] != b"IHDR":
+        return None
+    return struct.unpack(">II", data[16:24])
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """The width and height of the first frame header (SOFn) of a JPEG,
+    walking its segments; None when there is none."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0x01, *range(0xD0, 0xD8)):  # segments without a length
+            at += 2
+            continue
+        (length,) = struct.unpack(">H", data[at + 2 : at + 4])
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            if at + 9 > len(data):
+                return None
+            height, width = struct.unpack(">HH", data[at + 5 : at + 9])
+            return width, height
+        if marker == 0xDA or length < 2:  # image data before any frame header
+            return None
+        at += 2 + length
+    return None
+
+
+def image_check(data: bytes, *, field: str, kinds: tuple[str, ...], noun: str) -> str:
+    """The kind of an uploaded image ("png", "jpeg") when it is one of
+    `kinds`, with sane dimensions; InvalidInput naming `field` otherwise.
+    The server has no image library: the signature and the header say."""
+    kind = image_kind(data)
+    size = _png_size(data) if kind == "png" else _jpeg_size(data) if kind == "jpeg" else None
+    if kind not in kinds or size is None:
+        raise InvalidInput(
+            _("The %(noun)s must be a %(kinds)s image.")
+            % {"noun": noun, "kinds": " or ".join(k.upper() for k in kinds)},
+            field=field,
+            code="unsupported_type",
+        )
+    width, height = size
+    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+        raise InvalidInput(_("The %(noun)s's dimensions are out of range.") % {"noun": noun}, field=field)
+    return kind
+
+
+def _upload_bytes(*, upload, encoded: str | None, field: str, limit: int, noun: str) -> bytes | None:
+    too_big = _("The %(noun)s is larger than %(n)d bytes.") % {"noun": noun, "n": limit}
     if upload is not None:
         if upload.size > limit:
-            raise InvalidInput(_("The heatmap is larger than %(n)d bytes.") % {"n": limit}, field="heatmap")
+            raise InvalidInput(too_big, field=field)
         data = upload.read()
     elif encoded:
         if len(encoded) > limit * 4 // 3 + 8:
-            raise InvalidInput(_("The heatmap is larger than %(n)d bytes.") % {"n": limit}, field="heatmap_base64")
+            raise InvalidInput(too_big, field=field)
         if encoded.startswith("data:"):
             encoded = encoded.partition(",")[2]
         try:
             data = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):
-            raise InvalidInput(_("Not valid base64."), field="heatmap_base64") from None
+            raise InvalidInput(_("Not valid base64."), field=field) from None
     else:
         return None
-    field = "heatmap" if upload is not None else "heatmap_base64"
     if len(data) > limit:
-        raise InvalidInput(_("The heatmap is larger than %(n)d bytes.") % {"n": limit}, field=field)
-    # A PNG starts with its signature and the IHDR chunk (width, height).
-    if len(data) < 33 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
-        raise InvalidInput(_("The heatmap must be a PNG image."), field=field, code="unsupported_type")
-    width, height = struct.unpack(">II", data[16:24])
-    if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
-        raise InvalidInput(_("The heatmap's dimensions are out of range."), field=field)
+        raise InvalidInput(too_big, field=field)
     return data
+
+
+def heatmap_decode(*, upload=None, encoded: str | None = None) -> bytes | None:
+    """The heatmap bytes from a multipart file or a base64 string, checked:
+    at most PATHOLOGY_HEATMAP_MAX_BYTES, and a PNG (RGBA, to lay over the
+    thumbnail, or RGB, already drawn over it) with sane dimensions."""
+    field = "heatmap" if upload is not None else "heatmap_base64"
+    data = _upload_bytes(
+        upload=upload, encoded=encoded, field=field, limit=settings.PATHOLOGY_HEATMAP_MAX_BYTES, noun=_("heatmap")
+    )
+    if data is not None:
+        image_check(data, field=field, kinds=("png",), noun=_("heatmap"))
+    return data
+
+
+def thumbnail_decode(*, upload=None, encoded: str | None = None) -> bytes | None:
+    """The slide's thumbnail (the heatmap is laid over it): a JPEG or PNG of
+    at most PATHOLOGY_HEATMAP_MAX_BYTES."""
+    field = "thumbnail" if upload is not None else "thumbnail_base64"
+    data = _upload_bytes(
+        upload=upload, encoded=encoded, field=field, limit=settings.PATHOLOGY_HEATMAP_MAX_BYTES, noun=_("thumbnail")
+    )
+    if data is not None:
+        image_check(data, field=field, kinds=("jpeg", "png"), noun=_("thumbnail"))
+    return data
+
+
+def tiles_decode(*, uploads=(), encoded=(), regions: int) -> list[bytes]:
+    """The top regions' tiles, in the order of result["top_regions"]: at
+    most PATHOLOGY_TILES_MAX and no more than there are regions, each a JPEG
+    or PNG of at most PATHOLOGY_TILE_MAX_BYTES."""
+    field = "tiles" if uploads else "tiles_base64"
+    items = [("upload", item) for item in uploads or ()] + [("encoded", item) for item in encoded or ()]
+    limit = min(settings.PATHOLOGY_TILES_MAX, regions)
+    if len(items) > limit:
+        raise InvalidInput(
+            _("At most %(n)d tiles: one per top region, at most PATHOLOGY_TILES_MAX.") % {"n": limit}, field=field
+        )
+    tiles = []
+    for n, (how, item) in enumerate(items):
+        data = _upload_bytes(
+            upload=item if how == "upload" else None,
+            encoded=item if how == "encoded" else None,
+            field=f"{field}.{n}",
+            limit=settings.PATHOLOGY_TILE_MAX_BYTES,
+            noun=_("tile"),
+        )
+        if data is None:
+            raise InvalidInput(_("An empty tile."), field=f"{field}.{n}")
+        image_check(data, field=f"{field}.{n}", kinds=("jpeg", "png"), noun=_("tile"))
+        tiles.append(data)
+    return tiles
+
+
+# What a worker's error (free English text, often "ExceptionName: details")
+# means, for the person who asked: the first pattern that matches.
+_ERROR_EXPLANATIONS = (
+    ("NoTissue", "no tissue found"),
+    ("SlideSourceMissing", "ORTHANC_URL is not set", "SVS_STORAGE_DIR is not set", "Handed back on every attempt"),
+    ("SlideNotFound", "not found"),
+    ("Orthanc",),
+    ("lease ran out",),
+    ("refused the result",),
+    ("larger than", "SLIDE_DOWNLOAD_MAX_MB"),
+)
+
+
+def error_explain(error: str) -> str:
+    """A failed request's error in plain words, in the reader's language;
+    the worker's own text (kept in `error`) has the details."""
+    explanations = (
+        _("No tissue was found on the slide, so there was nothing to analyse."),
+        _("No worker that could open this slide's source (Orthanc, or the slide storage) took it."),
+        _("The slide could not be found. Check its file name or Orthanc ID."),
+        _("Orthanc could not provide the slide."),
+        _("The worker stopped responding on every attempt."),
+        _("The platform refused the worker's result."),
+        _("The slide is larger than a worker may download."),
+    )
+    lowered = (error or "").lower()
+    for patterns, explanation in zip(_ERROR_EXPLANATIONS, explanations, strict=True):
+        if any(pattern.lower() in lowered for pattern in patterns):
+            return explanation
+    return _("The analysis failed.")

@@ -100,3 +100,10 @@ def test_the_environment_wins_over_the_env_file(tmp_path):
 def test_a_missing_env_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="Cannot read the env file"):
         WorkerConfig.from_env(BASE, env_file=tmp_path / "absent.env")
+
+
+def test_heatmap_max_side():
+    assert WorkerConfig.from_env(BASE).heatmap_max_side == 2048
+    assert WorkerConfig.from_env({**BASE, "HEATMAP_MAX_SIDE": "4096"}).heatmap_max_side == 4096
+    with pytest.raises(ConfigError, match="HEATMAP_MAX_SIDE must be at least 64"):
+        WorkerConfig.from_env({**BASE, "HEATMAP_MAX_SIDE": "10"})

@@ -93,23 +93,58 @@ def test_the_patches_are_the_tissue_grid(output, slide_path):
     assert scores == sorted(scores, reverse=True)
 
 
-def test_the_heatmap_is_a_png_of_the_thumbnails_size(output, slide_path):
-    image = Image.open(io.BytesIO(output["heatmap_png"]))
+def test_the_thumbnail_and_heatmap_are_the_slide_at_up_to_heatmap_max_side(output, slide_path):
+    """The synthetic slide is 2048 x 1536: both come at its full size (the
+    default HEATMAP_MAX_SIDE is 2048), the heatmap an RGBA PNG to lay over
+    the JPEG thumbnail, and result["heatmap"] describes both and the legend."""
+    heatmap = Image.open(io.BytesIO(output["heatmap_png"]))
+    thumbnail = Image.open(io.BytesIO(output["thumbnail_jpeg"]))
+
+    assert (heatmap.format, heatmap.mode, heatmap.size) == ("PNG", "RGBA", (2048, 1536))
+    assert (thumbnail.format, thumbnail.mode, thumbnail.size) == ("JPEG", "RGB", (2048, 1536))
+    described = output["result"]["heatmap"]
+    assert (described["width"], described["height"]) == (2048, 1536)
+    assert (described["slide_width"], described["slide_height"]) == (2048, 1536)
+    assert described["colormap"] == "viridis" and len(described["stops"]) == 11
+    assert described["stops"][0] == "#440154" and described["stops"][-1] == "#fde725"
+
+
+def test_a_large_slide_is_scaled_to_heatmap_max_side(slide_path):
+    small = Pipeline(_config(heatmap_max_side=512), allow_untrained=True).run(slide_path)
+
+    assert Image.open(io.BytesIO(small["heatmap_png"])).size == (512, 384)
+    assert Image.open(io.BytesIO(small["thumbnail_jpeg"])).size == (512, 384)
+    assert (small["result"]["heatmap"]["width"], small["result"]["heatmap"]["height"]) == (512, 384)
+
+
+def test_the_heatmap_is_opaque_over_analysed_tissue_only(output):
+    heatmap = np.array(Image.open(io.BytesIO(output["heatmap_png"])))
+    alpha = heatmap[..., 3]
+
+    assert alpha[0, 0] == 0  # glass in a corner: the thumbnail shows through
+    assert set(np.unique(alpha)) == {0, 255}
+    covered = alpha.mean() / 255
+    assert 0.05 < covered < 0.95, covered
+    # The colours of the painted patches are colour-map entries, both ends present.
+    painted = heatmap[alpha == 255][:, :3]
+    lut = pipeline.colormap(np.linspace(0, 1, 1001))
+    assert painted.min(axis=0).tolist() != painted.max(axis=0).tolist()
+    assert np.abs(painted[:, None, :].astype(int) - lut[None, ::50, :].astype(int)).sum(axis=2).min(axis=1).max() < 60
+
+
+def test_the_top_regions_come_as_tiles_in_their_order(output, slide_path):
+    regions = output["result"]["top_regions"]
+    tiles = output["tiles_jpeg"]
+
+    assert len(tiles) == len(regions) == 10
     with openslide.OpenSlide(str(slide_path)) as slide:
-        thumbnail_size = slide.level_dimensions[slide.get_best_level_for_downsample(pipeline.SEG_DOWNSAMPLE)]
-
-    assert image.format == "PNG"
-    assert image.size == thumbnail_size
-
-
-def test_the_heatmap_colours_tissue_only(output, slide_path):
-    with openslide.OpenSlide(str(slide_path)) as slide:
-        level = slide.get_best_level_for_downsample(pipeline.SEG_DOWNSAMPLE)
-        thumbnail = slide.read_region((0, 0), level, slide.level_dimensions[level]).convert("RGB")
-    heatmap = Image.open(io.BytesIO(output["heatmap_png"])).convert("RGB")
-
-    assert heatmap.getpixel((0, 0)) == thumbnail.getpixel((0, 0))  # glass in a corner
-    assert heatmap.tobytes() != thumbnail.tobytes()
+        for region, tile in zip(regions, tiles, strict=True):
+            image = Image.open(io.BytesIO(tile))
+            assert (image.format, image.size) == ("JPEG", (pipeline.TILE_SIDE, pipeline.TILE_SIDE))
+            # The tile shows that region of the slide (JPEG loses a little).
+            expected = slide.read_region((region["x"], region["y"]), 0, (region["width"], region["height"]))
+            expected = np.array(expected.convert("RGB").resize(image.size), dtype=float)
+            assert np.abs(np.array(image, dtype=float) - expected).mean() < 12
 
 
 def test_the_same_slide_gives_the_same_output(demo, slide_path, output):
@@ -117,6 +152,7 @@ def test_the_same_slide_gives_the_same_output(demo, slide_path, output):
 
     assert _without_timings(again["result"]) == _without_timings(output["result"])
     assert again["heatmap_png"] == output["heatmap_png"]
+    assert again["tiles_jpeg"] == output["tiles_jpeg"]
 
 
 def test_naive_mode_gives_the_same_answer(demo, slide_path, output):
@@ -195,8 +231,12 @@ def test_percentile_ranks_and_colormap():
 
     assert ranks.tolist() == [0.5, 0.0, 1.0]
     assert pipeline.percentile_ranks(torch.tensor([2.0]).numpy()).tolist() == [1.0]
-    low, high = pipeline.colormap(ranks[[1, 2]])
-    assert low[2] > low[0] and high[0] > high[2]  # blue, then red
+    low, middle, high = pipeline.colormap(np.array([0.0, 0.5, 1.0]))
+    assert low.tolist() == [68, 1, 84] and high.tolist() == [253, 231, 37]  # dark violet, then yellow
+    # Perceptual: lightness (Rec. 709 luma) grows evenly from end to end.
+    luma = pipeline.colormap(np.linspace(0, 1, 11)) @ np.array([0.2126, 0.7152, 0.0722])
+    assert np.all(np.diff(luma) > 0)
+    assert middle.tolist() == [33, 145, 140]
 
 
 @pytest.fixture

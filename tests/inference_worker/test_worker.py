@@ -317,7 +317,7 @@ def test_a_platform_that_refuses_hand_backs_gets_a_failure_instead():
         base_url = "http://platform.invalid/api/pathology"
         failed = []
 
-        def pending(self, limit, wait):
+        def pending(self, limit, wait, sources=None):
             return [{"request_id": "r-1", "priority": 0, "slide_file": "a.svs"}]
 
         def claim(self, request_id):
@@ -344,3 +344,191 @@ def test_a_platform_that_refuses_hand_backs_gets_a_failure_instead():
 
     assert worker.run_once() is True
     assert platform.failed == [("r-1", "Orthanc at http://pacs:8042 is not reachable")]
+
+
+def test_a_worker_without_orthanc_is_not_offered_orthanc_requests(api_url, tmp_path):
+    """It says what it can open when it polls (sources=file,upload), so it
+    never claims a request it would have to hand back."""
+    from inference_worker.worker import PipelineAnalyzer
+
+    (tmp_path / "slides").mkdir()
+    by_series = request_create(requested_by=UserFactory(), orthanc_series_id="1f2e3d4c-1f2e3d4c-1f2e3d4c-1f2e3d4c")
+    worker = worker_for(api_url, None)
+    worker.config = dataclasses.replace(worker.config, svs_storage_dir=str(tmp_path / "slides"))
+    worker.analyzer = PipelineAnalyzer(worker.config, worker.client)
+
+    assert worker.analyzer.sources == ("file", "upload")
+    assert worker.client.pending(sources=worker.analyzer.sources) == []
+    assert worker.run_once() is False
+
+    by_series.refresh_from_db()
+    assert (by_series.status, by_series.attempts) == (RequestStatus.PENDING, 0)
+
+
+def test_a_worker_without_orthanc_hands_an_orthanc_request_back(api_url, tmp_path):
+    """Offered one all the same (a platform that does not filter by
+    sources), it hands it back for a worker that has Orthanc, not fail it."""
+    from inference_worker.worker import PipelineAnalyzer
+
+    class Unfiltered(PipelineAnalyzer):
+        sources = None
+
+    by_instance = request_create(requested_by=UserFactory(), orthanc_instance_id="1f2e3d4c-1f2e3d4c-1f2e3d4c-1f2e3d4c")
+    worker = worker_for(api_url, None)
+    worker.config = dataclasses.replace(worker.config, slide_source_retry_seconds=0)
+    worker.analyzer = Unfiltered(worker.config)
+
+    assert worker.run_once() is True
+
+    by_instance.refresh_from_db()
+    assert (by_instance.status, by_instance.attempts, by_instance.worker) == (RequestStatus.PENDING, 1, None)
+    assert "ORTHANC_URL is not set" in by_instance.message and by_instance.error == ""
+
+
+def test_an_idle_worker_process_stops_within_a_second_of_sigterm(api_url, settings, tmp_path):
+    """`python -m inference_worker` in its long poll (20 s here) holds
+    nothing: SIGTERM ends it at once, not at the poll's end."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from pathology.models import InferenceWorker
+
+    settings.PATHOLOGY_LONG_POLL_MAX_SECONDS = 30
+    _key, secret = api_key_create(name="idle-lab", scopes=["worker"])
+    env = {
+        **os.environ,
+        "DJANGO_API_URL": api_url,
+        "WORKER_API_KEY": secret,
+        "WORKER_NAME": "idle-lab",
+        "LONG_POLL_WAIT": "20",
+        "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "inference_worker"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not InferenceWorker.objects.filter(name="idle-lab", last_seen__isnull=False).exists():
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate(timeout=5)[0]
+            time.sleep(0.1)
+        time.sleep(1)  # well into its long poll
+
+        sent = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=20)[0]
+        took = time.monotonic() - sent
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+    assert process.returncode == 0, output
+    assert took < 1, f"stopped {took:.1f} s after SIGTERM"
+    assert "worker stopped" in output
+
+
+def test_the_pipeline_uploads_heatmap_thumbnail_and_tiles_the_page_shows(api_url, live_server, tmp_path, monkeypatch):
+    """The real pipeline (the demo `tiny` extractor, an untrained CLAM) on a
+    generated slide, through the worker loop: the platform then serves the
+    RGBA heatmap, the thumbnail under it and one JPEG tile per top region."""
+    import io
+
+    import requests as http
+    from PIL import Image
+
+    from inference_worker import synthetic
+    from inference_worker.worker import PipelineAnalyzer
+
+    for name, value in {
+        "FEATURE_EXTRACTOR": "tiny",
+        "PATCH_SIZE": "128",
+        "ALLOW_UNTRAINED_MODEL": "true",
+        "HEATMAP_MAX_SIDE": "1024",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    slides = tmp_path / "slides"
+    slides.mkdir()
+    synthetic.write_svs(slides / "case.svs", width=2048, height=1536)
+    user = UserFactory()
+    created = request_create(requested_by=user, slide_file="case.svs")
+    worker = worker_for(api_url, None)
+    worker.config = dataclasses.replace(worker.config, svs_storage_dir=str(slides), heatmap_max_side=1024)
+    worker.analyzer = PipelineAnalyzer(worker.config)
+
+    assert worker.run_once() is True
+
+    created.refresh_from_db()
+    assert created.status == RequestStatus.COMPLETED, created.error
+    _key, secret = api_key_create(name="viewer", scopes=["service"], owner=user)
+    api = http.Session()
+    api.headers["X-API-Key"] = secret
+    shown = api.get(f"{api_url}/requests/{created.pk}/", timeout=10).json()
+    heatmap = Image.open(io.BytesIO(api.get(f"{live_server.url}{shown['heatmap_url']}", timeout=10).content))
+    thumbnail = Image.open(io.BytesIO(api.get(f"{live_server.url}{shown['thumbnail_url']}", timeout=10).content))
+    assert (heatmap.format, heatmap.mode, heatmap.size) == ("PNG", "RGBA", (1024, 768))
+    assert (thumbnail.format, thumbnail.size) == ("JPEG", (1024, 768))
+    assert shown["result"]["heatmap"]["colormap"] == "viridis"
+    regions = shown["result"]["top_regions"]
+    assert len(shown["tile_urls"]) == len(regions) == 10
+    for url in shown["tile_urls"]:
+        tile = Image.open(io.BytesIO(api.get(f"{live_server.url}{url}", timeout=10).content))
+        assert (tile.format, tile.size) == ("JPEG", (256, 256))
+    assert shown["message"] != "claimed"
+
+
+def _uploaded_request(settings, tmp_path, user, width=2048, height=1536):
+    """A request whose generated slide was uploaded to the platform (as the page does)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from inference_worker import synthetic
+
+    settings.PATHOLOGY_SLIDE_STORAGE_DIR = str(tmp_path / "server-slides")
+    path = synthetic.write_svs(tmp_path / "upload.svs", width=width, height=height)
+    upload = SimpleUploadedFile("case 7.svs", path.read_bytes())
+    return request_create(requested_by=user, slide_upload=upload), path.stat().st_size
+
+
+def test_a_worker_without_the_shared_disk_downloads_an_uploaded_slide(api_url, settings, tmp_path, monkeypatch):
+    from inference_worker.worker import PipelineAnalyzer
+
+    for name, value in {"FEATURE_EXTRACTOR": "tiny", "PATCH_SIZE": "128", "ALLOW_UNTRAINED_MODEL": "true"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("MODEL_PATH", raising=False)
+    created, _size = _uploaded_request(settings, tmp_path, UserFactory())
+    worker = worker_for(api_url, None)
+    (tmp_path / "downloads").mkdir()
+    worker.config = dataclasses.replace(worker.config, slide_download_dir=str(tmp_path / "downloads"))
+    worker.analyzer = PipelineAnalyzer(worker.config, worker.client)
+
+    assert worker.analyzer.sources == ("upload",)
+    assert worker.run_once() is True
+
+    created.refresh_from_db()
+    assert created.status == RequestStatus.COMPLETED, created.error
+    assert created.result["patches"] > 0 and len(created.tiles) == 10
+    assert not list((tmp_path / "downloads").iterdir()), "the downloaded slide is removed"
+
+
+def test_an_uploaded_slide_over_slide_download_max_mb_fails_the_request(api_url, settings, tmp_path):
+    from inference_worker.worker import PipelineAnalyzer
+
+    created, size = _uploaded_request(settings, tmp_path, UserFactory(), width=4096, height=3072)
+    assert size > 2**20
+    worker = worker_for(api_url, None)
+    worker.config = dataclasses.replace(worker.config, slide_download_max_mb=1)
+    worker.analyzer = PipelineAnalyzer(worker.config, worker.client)
+
+    assert worker.run_once() is True
+
+    created.refresh_from_db()
+    assert created.status == RequestStatus.FAILED
+    assert "SLIDE_DOWNLOAD_MAX_MB" in created.error

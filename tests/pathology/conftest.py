@@ -4,7 +4,7 @@ import pytest
 
 from aiplatform import services
 from pathology.services import protocol, requests
-from tests.support.pathology_pipeline import png  # noqa: F401 (used by the test modules)
+from tests.support.pathology_pipeline import jpeg, png  # noqa: F401 (used by the test modules)
 
 RESULT = {
     "label": "tumor",

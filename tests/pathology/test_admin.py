@@ -10,7 +10,7 @@ from pathology.choices import RequestStatus
 from pathology.models import PathologyRequest
 from pathology.services import protocol
 
-from .conftest import RESULT, png
+from .conftest import RESULT, jpeg, png
 
 REQUESTS = "/admin/pathology/pathologyrequest/"
 WORKERS = "/admin/pathology/inferenceworker/"
@@ -57,7 +57,7 @@ def test_request_changelist_filters_by_status_and_worker(admin_client, make_work
 
     assert page.status_code == 200
     changelist = page.context["cl"]
-    assert [spec.title for spec in changelist.filter_specs] == ["상태", "워커", "우선순위"]
+    assert [spec.title for spec in changelist.filter_specs] == ["status", "worker", "priority"]
     assert changelist.date_hierarchy == "created_at"
     assert {row.pk for row in changelist.result_list} == {waiting.pk, held.pk, failed.pk}
     html = page.content.decode()
@@ -106,6 +106,20 @@ def test_completed_request_shows_its_heatmap_served_to_the_staff_session(admin_c
     assert b"".join(image.streaming_content) == png()
 
 
+def test_the_heatmap_is_shown_over_the_slides_thumbnail(admin_client, make_worker, make_request):
+    worker, _ = make_worker("gpu-01")
+    request = make_request()
+    protocol.request_update_status(worker=worker, request_id=request.pk, status=RequestStatus.PROCESSING)
+    done, _stored = protocol.request_complete(
+        worker=worker, request_id=request.pk, result=RESULT, heatmap=png(), thumbnail=jpeg()
+    )
+
+    html = admin_client.get(f"{REQUESTS}{done.pk}/change/").content.decode()
+
+    assert f'<img src="{done.thumbnail_url}"' in html and f'<img src="{done.heatmap_url}"' in html
+    assert admin_client.get(done.thumbnail_url)["Content-Type"] == "image/jpeg"
+
+
 def test_a_request_without_heatmap_shows_no_image(admin_client, make_request):
     request = make_request()
 
@@ -124,7 +138,7 @@ def test_requeue_puts_a_failed_request_back_to_pending(admin_client, make_worker
     response = _act(admin_client, "requeue", failed)
 
     assert response.status_code == 302
-    assert _messages(response) == [(messages.INFO, "1건을 다시 대기열에 넣었습니다.")]
+    assert _messages(response) == [(messages.INFO, "Requeued 1 requests.")]
     failed.refresh_from_db()
     assert (failed.status, failed.attempts, failed.worker, failed.error) == (RequestStatus.PENDING, 0, None, "")
     assert failed.finished_at is None
@@ -154,7 +168,7 @@ def test_cancel_cancels_open_requests_and_warns_for_finished_ones(admin_client, 
     assert sorted(_messages(response)) == sorted(
         [
             (messages.WARNING, f"{completed.pk}: The request is already completed."),
-            (messages.INFO, "2건을 취소했습니다."),
+            (messages.INFO, "Cancelled 2 requests."),
         ]
     )
     for request in (pending, processing):

@@ -6,11 +6,13 @@ import io
 import uuid
 
 import pytest
+from django.utils.translation import gettext
+from rest_framework.test import APIClient
 
 from pathology.choices import RequestStatus
 from pathology.models import PathologyRequest
 
-from .conftest import RESULT, png
+from .conftest import RESULT, jpeg, png
 
 
 def post(client, path, body=None, **kwargs):
@@ -253,3 +255,106 @@ def test_a_failing_server_pipeline_fails_the_request(owner_client, settings, dja
     failed = PathologyRequest.objects.get(pk=response.json()["request_id"])
     assert failed.status == RequestStatus.FAILED and "missing.svs" in failed.error
     local.pipeline_load.cache_clear()
+
+
+def test_every_path_works_without_its_trailing_slash(owner_client, staff_client, worker_client):
+    """No 301 to the slashed form: a client that follows one turns its POST into a GET."""
+    worker = worker_client()
+    created = post(owner_client, "/api/pathology/analyze", {"slide_file": "case-1.svs"})
+    assert created.status_code == 202, created.content
+    request_id = created.json()["request_id"]
+
+    assert worker.get("/api/pathology/pending-requests").json()["count"] == 1
+    assert post(worker, f"/api/pathology/update-status/{request_id}", {"status": "processing"}).status_code == 200
+    completed = post(worker, f"/api/pathology/complete-request/{request_id}", {"result": RESULT})
+    assert completed.status_code == 200, completed.content
+    assert owner_client.get("/api/pathology/requests").json()["results"][0]["request_id"] == request_id
+    assert owner_client.get(f"/api/pathology/requests/{request_id}").json()["status"] == "completed"
+    assert owner_client.get(f"/api/pathology/requests/{request_id}/heatmap").status_code == 404
+    assert post(owner_client, f"/api/pathology/requests/{request_id}/cancel").status_code == 409
+    assert post(staff_client, f"/api/pathology/requests/{request_id}/requeue").status_code == 409
+    assert staff_client.get("/api/pathology/workers").status_code == 200
+    # The slashed forms, which the seed's clients call, are what the API names.
+    assert completed.json()["request"]["heatmap_url"] is None
+    assert owner_client.get("/api/pathology/requests/").status_code == 200
+
+
+def test_pending_requests_by_sources(worker_client, make_request):
+    worker = worker_client()
+    by_series = make_request(slide_file="", orthanc_series_id="s-1")
+
+    assert worker.get("/api/pathology/pending-requests/?sources=file,upload").json()["count"] == 0
+    listed = worker.get("/api/pathology/pending-requests/?sources=orthanc").json()["requests"]
+    assert [row["request_id"] for row in listed] == [str(by_series.pk)]
+    bad = worker.get("/api/pathology/pending-requests/?sources=file,ftp")
+    assert bad.status_code == 400 and "sources" in bad.json()["error"]["fields"]
+
+
+def _upload(name, data, content_type):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return SimpleUploadedFile(name, data, content_type=content_type)
+
+
+def test_a_multipart_completion_with_thumbnail_and_tiles_is_served_to_its_owner_and_staff(
+    make_request, worker_client, owner_client, staff_client, other_user
+):
+    import json
+
+    request = make_request()
+    worker = worker_client()
+    post(worker, f"/api/pathology/update-status/{request.pk}/", {"status": "processing"})
+    result = {**RESULT, "top_regions": [{"x": 0, "y": 0, "score": 0.6}, {"x": 256, "y": 0, "score": 0.4}]}
+    tiles = [jpeg(32, 32, (250, 0, 0)), jpeg(32, 32, (0, 0, 250))]
+
+    response = worker.post(
+        f"/api/pathology/complete-request/{request.pk}/",
+        {
+            "result": json.dumps(result),
+            "heatmap": _upload("../../etc/evil.png", png(16, 12), "image/png"),
+            "thumbnail": _upload("x.jpg", jpeg(16, 12), "image/jpeg"),
+            "tiles": [_upload("a.jpg", tiles[0], "image/jpeg"), _upload("b.jpg", tiles[1], "image/jpeg")],
+        },
+        format="multipart",
+    )
+
+    assert response.status_code == 200, response.content
+    shown = owner_client.get(f"/api/pathology/requests/{request.pk}/").json()
+    assert shown["message"] == gettext("Completed.")
+    assert shown["tile_urls"] == [f"/api/pathology/requests/{request.pk}/tiles/{n}/" for n in (0, 1)]
+    for client in (owner_client, staff_client):
+        thumbnail = client.get(shown["thumbnail_url"])
+        assert thumbnail["Content-Type"] == "image/jpeg" and b"".join(thumbnail.streaming_content) == jpeg(16, 12)
+        heatmap = client.get(shown["heatmap_url"])
+        assert heatmap["Content-Type"] == "image/png" and b"".join(heatmap.streaming_content) == png(16, 12)
+        for url, tile in zip(shown["tile_urls"], tiles, strict=True):
+            served = client.get(url)
+            assert served["Content-Type"] == "image/jpeg" and b"".join(served.streaming_content) == tile
+    assert owner_client.get(f"/api/pathology/requests/{request.pk}/tiles/2/").status_code == 404
+    # Names of our own, never the uploader's.
+    stored = PathologyRequest.objects.get(pk=request.pk)
+    assert "evil" not in stored.heatmap.name and stored.heatmap.name.startswith("pathology/heatmaps/")
+    assert all(name.startswith(f"pathology/tiles/{request.pk}-") for name in stored.tiles)
+    stranger = APIClient()
+    stranger.force_authenticate(other_user)
+    for url in (shown["thumbnail_url"], shown["heatmap_url"], shown["tile_urls"][0]):
+        assert stranger.get(url).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"thumbnail_base64": base64.b64encode(b"GIF89a" + bytes(40)).decode()}, "thumbnail_base64"),
+        ({"tiles_base64": [base64.b64encode(png()).decode()] * 2}, "tiles_base64"),  # RESULT has one region
+        ({"tiles_base64": [base64.b64encode(b"<svg/>" * 8).decode()]}, "tiles_base64.0"),
+    ],
+)
+def test_bad_thumbnails_and_tiles_are_400_naming_the_field(make_request, worker_client, extra, field):
+    request = make_request()
+    worker = worker_client()
+    post(worker, f"/api/pathology/update-status/{request.pk}/", {"status": "processing"})
+
+    response = post(worker, f"/api/pathology/complete-request/{request.pk}/", {"result": RESULT, **extra})
+
+    assert response.status_code == 400 and field in response.json()["error"]["fields"], response.content
+    assert PathologyRequest.objects.get(pk=request.pk).status == RequestStatus.PROCESSING

@@ -9,6 +9,7 @@ import time
 import pytest
 from django.db import connection
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from aiplatform.errors import Conflict, InvalidInput
 from pathology.choices import RequestStatus
@@ -315,3 +316,66 @@ def test_a_new_claim_starts_without_the_earlier_attempts_message(make_worker, ma
     claimed = protocol.request_update_status(worker=second, request_id=request.pk, status=PROCESSING)
 
     assert (claimed.progress, claimed.message) == (0, "")
+
+
+def test_a_finished_request_no_longer_says_claimed(make_worker, make_request):
+    """The message is the last progress report while a request runs; once it
+    has ended, it says so instead of "claimed" or "features 40/90"."""
+    worker, _ = make_worker("gpu-01")
+    done, failed, cancelled = make_request(), make_request(), make_request()
+    for request in (done, failed, cancelled):
+        protocol.request_update_status(worker=worker, request_id=request.pk, status=PROCESSING, message="claimed")
+
+    completed, _stored = protocol.request_complete(worker=worker, request_id=done.pk, result=RESULT, heatmap=None)
+    ended = protocol.request_update_status(worker=worker, request_id=failed.pk, status="failed", message="no tissue")
+    stopped = requests.request_cancel(request=cancelled)
+
+    assert (completed.status, completed.message) == (RequestStatus.COMPLETED, gettext("Completed."))
+    assert (ended.status, ended.message, ended.error) == (RequestStatus.FAILED, gettext("Failed."), "no tissue")
+    assert (stopped.status, stopped.message) == (RequestStatus.CANCELLED, gettext("Cancelled."))
+
+
+def test_a_request_failed_by_its_lease_no_longer_says_claimed(make_worker, make_request, settings):
+    settings.PATHOLOGY_MAX_ATTEMPTS = 1
+    worker, _ = make_worker("gpu-01")
+    request = make_request()
+    protocol.request_update_status(worker=worker, request_id=request.pk, status=PROCESSING, message="claimed")
+    _expire(request)
+
+    protocol.leases_reap()
+
+    request.refresh_from_db()
+    assert (request.status, request.message) == (RequestStatus.FAILED, gettext("Failed."))
+
+
+def test_a_worker_is_offered_only_requests_it_can_open(make_request):
+    by_file = make_request(slide_file="a.svs")
+    by_series = make_request(slide_file="", orthanc_series_id="s-1")
+    both = make_request(slide_file="b.svs", orthanc_instance_id="i-1")
+    uploaded = make_request(slide_file="up.svs")
+    PathologyRequest.objects.filter(pk=uploaded.pk).update(slide_uploaded=True)
+
+    def offered(sources):
+        return {r.pk for r in protocol.requests_claimable(limit=10, sources=sources)}
+
+    assert offered(None) == {by_file.pk, by_series.pk, both.pk, uploaded.pk}
+    assert offered(("file", "upload")) == {by_file.pk, both.pk, uploaded.pk}
+    assert offered(("orthanc", "upload")) == {by_series.pk, both.pk, uploaded.pk}
+    assert offered(("upload",)) == {uploaded.pk}
+    assert offered(()) == set()
+
+
+def test_a_completion_with_images_that_are_not_is_refused(make_worker, make_request, media):
+    """The server's own pipeline hands its images straight to request_complete: they are checked there too."""
+    worker, _ = make_worker("gpu-01")
+    request = make_request()
+    protocol.request_update_status(worker=worker, request_id=request.pk, status=PROCESSING)
+
+    with pytest.raises(InvalidInput) as caught:
+        protocol.request_complete(
+            worker=worker, request_id=request.pk, result=RESULT, heatmap=png(), tiles=[b"not an image" * 4]
+        )
+
+    assert caught.value.field == "tiles.0"
+    request.refresh_from_db()
+    assert request.status == PROCESSING and not (media / "pathology").exists()

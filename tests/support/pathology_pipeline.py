@@ -26,3 +26,14 @@ def analyse(*, request: dict, progress) -> dict:
         "result": {"label": "normal", "probabilities": {"normal": 0.7, "tumor": 0.3}, "slide": request["slide_file"]},
         "heatmap_png": png(),
     }
+
+
+def jpeg(width: int = 16, height: int = 12, colour=(200, 80, 160)) -> bytes:
+    """A real JPEG image (Pillow, which the test environment has; the server needs none)."""
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), colour).save(out, format="JPEG")
+    return out.getvalue()
