@@ -7,9 +7,11 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.mixins import LoginRequiredMixin
 from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.generic import TemplateView
 
+from aiplatform import markdown
 from aiplatform.api.throttling import LoginRateThrottle
 from aiplatform.site import home_sections
 
@@ -84,8 +86,8 @@ def guide_names() -> list[str]:
 
 
 class GuideView(LoginRequiredMixin, TemplateView):
-    """The guides under docs/ (Markdown, shown as written), so that a user of
-    the site can read what the README links to."""
+    """The guides under docs/, so that a user of the site can read what the
+    README links to."""
 
     template_name = "guide.html"
 
@@ -99,6 +101,9 @@ class GuideView(LoginRequiredMixin, TemplateView):
             guides=names,
             current=kwargs["name"],
             title=kwargs["name"],
-            text=(GUIDES_DIR / f"{kwargs['name']}.md").read_text(encoding="utf-8"),
+            html=markdown.render(
+                (GUIDES_DIR / f"{kwargs['name']}.md").read_text(encoding="utf-8"),
+                guide_url=lambda name: reverse("guide", args=[name]) if name in names else None,
+            ),
         )
         return context

@@ -1,6 +1,6 @@
 """Settings for AI Platform, read from the environment (12-factor).
 
-Every variable is listed with its default in the README ("Configuration").
+Every variable is listed with its default in docs/platform.md ("Configuration").
 A `.env` file next to `manage.py` is read when present; real environment
 variables win over it.
 """
@@ -277,6 +277,7 @@ SPECTACULAR_SETTINGS = {
         "DocumentSourceEnum": "conversations.choices.DocumentSource",
         "ExampleSourceEnum": "modeltrainer.choices.ExampleSource",
         "ImportRatingEnum": "modeltrainer.choices.ImportRating",
+        "ActivationRequestEnum": "modeltrainer.choices.ActivationRequest",
         "FeedbackRatingEnum": "conversations.choices.Rating",
     },
 }
@@ -343,6 +344,14 @@ MODEL_TEST_SHARE = env.float("MODEL_TEST_SHARE", default=0.2)
 # A training whose worker has not reported for this long is given up, so a
 # new one can start.
 MODEL_TRAINING_STALE_SECONDS = env.int("MODEL_TRAINING_STALE_SECONDS", default=1800)
+# A newly trained version asked to activate "if not worse" (the default)
+# replaces the active one only when its held-out macro F1 is at most this
+# much lower; otherwise it stays inactive until activated by hand.
+MODEL_ACTIVATE_TOLERANCE = env.float("MODEL_ACTIVATE_TOLERANCE", default=0.01)
+# Predictions whose best probability is below this answer "unknown" (the
+# scores still given): chosen on in-domain and out-of-domain texts
+# (bench/model_abstention.py, bench/RESULTS.md "Model abstention").
+MODEL_MIN_CONFIDENCE = env.float("MODEL_MIN_CONFIDENCE", default=0.5)
 
 # --- Pathology (analysis requests and the worker protocol) ----------------
 

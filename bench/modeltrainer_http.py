@@ -206,10 +206,14 @@ def http_phase(args, workdir: Path, sample: str, texts: list[str]) -> dict:
         for name, command in (
             ("import_training_examples", ("import_training_examples", str(jsonl))),
             ("train_model --activate", ("train_model", "--activate")),
-            ("train_model --algorithm complement_nb", ("train_model", "--algorithm", "complement_nb")),
+            # Not activated: training by default activates a version that is not worse.
             (
-                "train_model --algorithm complement_nb --tokenizer char",
-                ("train_model", "--algorithm", "complement_nb", "--tokenizer", "char"),
+                "train_model --no-activate --algorithm complement_nb",
+                ("train_model", "--no-activate", "--algorithm", "complement_nb"),
+            ),
+            (
+                "train_model --no-activate --algorithm complement_nb --tokenizer char",
+                ("train_model", "--no-activate", "--algorithm", "complement_nb", "--tokenizer", "char"),
             ),
         ):
             started = time.perf_counter()

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .choices import DocumentFormat, DocumentSource, DocumentStatus, LogStatus, Rating
 
@@ -13,7 +14,13 @@ class Document(models.Model):
     """A knowledge-base document; its chunks are what RAG retrieves."""
 
     title = models.CharField(_("title"), max_length=255)
-    source = models.CharField(_("source"), max_length=16, choices=DocumentSource.choices, default=DocumentSource.UPLOAD)
+    # "source" alone is the model trainer's too (where an example came from).
+    source = models.CharField(
+        pgettext_lazy("document", "source"),
+        max_length=16,
+        choices=DocumentSource.choices,
+        default=DocumentSource.UPLOAD,
+    )
     format = models.CharField(_("format"), max_length=16, choices=DocumentFormat.choices, default=DocumentFormat.TEXT)
     text = models.TextField(_("text"))
     sha256 = models.CharField(

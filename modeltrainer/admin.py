@@ -1,25 +1,29 @@
 from django import forms
 from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from aiplatform.errors import DomainError
 
+from . import selectors
 from .models import ModelVersion, TrainingExample
 from .services import versions
 from .services.examples import text_digest
 
 
-@admin.action(description="선택한 버전을 활성화 (롤백)")
+@admin.action(description=_("Activate the selected version (roll back)"))
 def activate_version(modeladmin, request, queryset):
     if queryset.count() != 1:
-        modeladmin.message_user(request, "버전을 하나만 선택하세요.", messages.ERROR)
+        modeladmin.message_user(request, _("Select exactly one version."), messages.ERROR)
         return
     try:
         version = versions.model_version_activate(version=queryset.get())
     except DomainError as exc:
         modeladmin.message_user(request, exc.message, messages.ERROR)
         return
-    modeladmin.message_user(request, f"v{version.number}을(를) 활성화했습니다. 서버 프로세스가 몇 초 안에 전환합니다.")
+    modeladmin.message_user(
+        request, _("v%(n)s is now active; every server process switches within seconds.") % {"n": version.number}
+    )
 
 
 @admin.register(ModelVersion)
@@ -30,6 +34,7 @@ class ModelVersionAdmin(admin.ModelAdmin):
         "active_mark",
         "accuracy",
         "macro_f1",
+        "activation_result",
         "example_count",
         "algorithm",
         "tokenizer",
@@ -38,16 +43,34 @@ class ModelVersionAdmin(admin.ModelAdmin):
     )
     list_filter = ("status", "algorithm", "tokenizer")
     actions = [activate_version]
-    readonly_fields = [field.name for field in ModelVersion._meta.fields] + ["per_label"]
+    readonly_fields = [field.name for field in ModelVersion._meta.fields] + [
+        "per_label",
+        "activation_result",
+        "activation_reason",
+    ]
     fieldsets = (
-        (None, {"fields": ("number", "status", "active", "progress", "stage", "error")}),
-        ("지표", {"fields": ("per_label", "metrics")}),
         (
-            "학습 설정",
-            {"fields": ("algorithm", "tokenizer", "params", "activate_when_ready", "trigger", "triggered_by")},
+            None,
+            {
+                "fields": (
+                    "number",
+                    "status",
+                    "active",
+                    "activation_result",
+                    "activation_reason",
+                    "progress",
+                    "stage",
+                    "error",
+                )
+            },
+        ),
+        (_("Metrics"), {"fields": ("per_label", "metrics")}),
+        (
+            _("Training settings"),
+            {"fields": ("algorithm", "tokenizer", "params", "activation_requested", "trigger", "triggered_by")},
         ),
         (
-            "데이터 계보",
+            _("Data lineage"),
             {
                 "fields": (
                     "example_count",
@@ -60,8 +83,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("모델 파일", {"fields": ("artifact", "artifact_sha256", "artifact_size")}),
-        ("시각", {"fields": ("created_at", "started_at", "finished_at", "duration_s", "activated_at")}),
+        (_("Model file"), {"fields": ("artifact", "artifact_sha256", "artifact_size")}),
+        (_("Times"), {"fields": ("created_at", "started_at", "finished_at", "duration_s", "activated_at")}),
     )
 
     def has_add_permission(self, request):
@@ -83,19 +106,27 @@ class ModelVersionAdmin(admin.ModelAdmin):
         for version in queryset:
             versions.model_version_delete(version=version)
 
-    @admin.display(description="활성", boolean=True)
+    @admin.display(description=_("active"), boolean=True)
     def active_mark(self, obj):
         return bool(obj.active)
 
-    @admin.display(description="정확도")
+    @admin.display(description=_("activation decision"))
+    def activation_result(self, obj):
+        return selectors.activation_view(obj)["result_label"] or "-"
+
+    @admin.display(description=_("why"))
+    def activation_reason(self, obj):
+        return selectors.activation_view(obj)["reason"] or "-"
+
+    @admin.display(description=_("accuracy"))
     def accuracy(self, obj):
         return (obj.metrics or {}).get("accuracy")
 
-    @admin.display(description="macro F1")
+    @admin.display(description=_("macro F1"))
     def macro_f1(self, obj):
         return (obj.metrics or {}).get("macro_f1")
 
-    @admin.display(description="레이블별 지표")
+    @admin.display(description=_("metrics per label"))
     def per_label(self, obj):
         rows = (obj.metrics or {}).get("per_label", {})
         if not rows:
@@ -106,7 +137,12 @@ class ModelVersionAdmin(admin.ModelAdmin):
             ((label, row["precision"], row["recall"], row["f1"], row["support"]) for label, row in rows.items()),
         )
         return format_html(
-            "<table><tr><th>레이블</th><th>precision</th><th>recall</th><th>F1</th><th>support</th></tr>{}</table>",
+            "<table><tr><th>{}</th><th>{}</th><th>{}</th><th>{}</th><th>{}</th></tr>{}</table>",
+            _("label"),
+            _("precision"),
+            _("recall"),
+            _("F1"),
+            _("support"),
             body,
         )
 
@@ -123,7 +159,7 @@ class TrainingExampleForm(forms.ModelForm):
             self.instance.text_sha256 = text_digest(text)
             same = TrainingExample.objects.filter(text_sha256=self.instance.text_sha256, label=label.strip())
             if same.exclude(pk=self.instance.pk).exists():
-                self.add_error("text", "이 텍스트는 같은 레이블로 이미 저장되어 있습니다.")
+                self.add_error("text", _("This text is already stored with this label."))
         return cleaned
 
 
@@ -138,7 +174,7 @@ class TrainingExampleAdmin(admin.ModelAdmin):
     raw_id_fields = ("conversation_log",)
     show_full_result_count = False
 
-    @admin.display(description="텍스트")
+    @admin.display(description=_("text"))
     def short_text(self, obj):
         return obj.text[:80]
 

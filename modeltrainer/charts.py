@@ -3,9 +3,11 @@ library, readable in any browser and in a screenshot."""
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 WIDTH, HEIGHT = 720, 280
 LEFT, RIGHT, TOP, BOTTOM = 48, 16, 16, 36
-SERIES = (("accuracy", "#2457c5", "정확도 accuracy"), ("macro_f1", "#c2571a", "macro F1"))
+SERIES = (("accuracy", "#2457c5", _("Accuracy")), ("macro_f1", "#c2571a", _("Macro F1")))
 
 
 @dataclass(frozen=True)

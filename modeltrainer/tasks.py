@@ -7,6 +7,7 @@ from .services import training
 
 @task()
 def train_model_version(version_id: int) -> dict:
-    """Train a queued model version; returns its number and status."""
+    """Train a queued model version; returns its number, status and what
+    was decided about activating it."""
     version = training.model_version_run(version_id=version_id)
-    return {"version": version.number, "status": version.status}
+    return {"version": version.number, "status": version.status, "activation": version.activation.get("result")}

@@ -1,9 +1,12 @@
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from ..choices import Algorithm, ImportRating, Tokenizer
+from .. import selectors
+from ..choices import ActivationRequest, Algorithm, ImportRating, Tokenizer
 from ..models import ModelVersion, TrainingExample
+from ..services.versions import activation_request_parse
 
 
 def _text_checked(value, field: str) -> str:
@@ -33,8 +36,13 @@ class PredictRequestSerializer(serializers.Serializer):
 
 
 class PredictionSerializer(serializers.Serializer):
-    prediction = serializers.CharField(help_text="The label (the seed's field).")
-    confidence = serializers.FloatField()
+    prediction = serializers.CharField(
+        help_text='The label (the seed\'s field), or "unknown" when the model abstains (see `abstained`).'
+    )
+    label = serializers.CharField(help_text="The most probable label, also when the model abstains.")
+    confidence = serializers.FloatField(help_text="The most probable label's probability.")
+    abstained = serializers.BooleanField(help_text="True when `confidence` is below MODEL_MIN_CONFIDENCE.")
+    min_confidence = serializers.FloatField(help_text="The threshold in force (MODEL_MIN_CONFIDENCE).")
     probabilities = serializers.DictField(child=serializers.FloatField())
     version = serializers.IntegerField()
 
@@ -48,11 +56,40 @@ class AnalyzeRequestSerializer(serializers.Serializer):
         return _text_checked(value, "text")
 
 
+@extend_schema_field(
+    {"oneOf": [{"type": "boolean"}, {"type": "string", "enum": list(ActivationRequest.values)}], "default": "if_better"}
+)
+class ActivateField(serializers.Field):
+    """true (= "if_better"), false (= "never"), or "if_better", "always",
+    "never"; form posts may send "true"/"false"."""
+
+    default_error_messages = {"invalid": _("One of: true, false, if_better, always, never.")}
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and data.lower() in ("true", "false"):
+            data = data.lower() == "true"
+        try:
+            return activation_request_parse(data)
+        except ValueError:
+            self.fail("invalid")
+
+    def to_representation(self, value):
+        return value
+
+
 class TrainRequestSerializer(serializers.Serializer):
     algorithm = serializers.ChoiceField(choices=Algorithm.choices, required=False)
     tokenizer = serializers.ChoiceField(choices=Tokenizer.choices, required=False)
     params = serializers.DictField(required=False, help_text="C, max_iter, alpha, min_df, max_features.")
-    activate = serializers.BooleanField(default=True, help_text="Activate the version when it is ready.")
+    activate = ActivateField(
+        default=ActivationRequest.IF_BETTER,
+        help_text=(
+            "When the version is ready: `if_better` (also `true`, the default) activates it unless its held-out "
+            "macro F1 is worse than the active version's by more than MODEL_ACTIVATE_TOLERANCE (the first "
+            "version always becomes active); `always` activates it whatever its metrics; `never` (also `false`) "
+            "leaves it for activation by hand."
+        ),
+    )
 
 
 class UploadRequestSerializer(serializers.Serializer):
@@ -86,9 +123,32 @@ class TrainingExampleSerializer(serializers.ModelSerializer):
         read_only_fields = ["id", "source", "conversation_log", "created_at"]
 
 
+class ActivationSerializer(serializers.Serializer):
+    requested = serializers.ChoiceField(choices=ActivationRequest.choices)
+    requested_label = serializers.CharField()
+    result = serializers.CharField(
+        help_text="pending, activated, kept_active_v<N> (v<N> stayed active), not_requested, training_failed, "
+        "activation_failed; empty for versions trained before decisions were recorded."
+    )
+    result_label = serializers.CharField()
+    code = serializers.CharField(required=False, help_text="Why, as a code (no_active, not_worse, worse, forced...).")
+    reason = serializers.CharField(help_text="Why, in the request's language.")
+    macro_f1 = serializers.FloatField(required=False, allow_null=True)
+    active_macro_f1 = serializers.FloatField(required=False, allow_null=True)
+    compared_with = serializers.IntegerField(required=False, allow_null=True)
+    delta = serializers.FloatField(required=False)
+    tolerance = serializers.FloatField(required=False)
+
+
 class ModelVersionSerializer(serializers.ModelSerializer):
     active = serializers.BooleanField(source="is_active", read_only=True)
     triggered_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    status_label = serializers.CharField(source="get_status_display", read_only=True)
+    activation = serializers.SerializerMethodField()
+
+    @extend_schema_field(ActivationSerializer)
+    def get_activation(self, version) -> dict:
+        return selectors.activation_view(version)
 
     class Meta:
         model = ModelVersion
@@ -96,7 +156,10 @@ class ModelVersionSerializer(serializers.ModelSerializer):
             "id",
             "number",
             "status",
+            "status_label",
             "active",
+            "activation_requested",
+            "activation",
             "algorithm",
             "tokenizer",
             "params",

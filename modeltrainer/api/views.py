@@ -9,6 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import get_object_or_404
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -55,8 +56,10 @@ class StatusView(APIView):
 
 
 class PredictView(APIView):
-    """Classify `{"text"}` (answer `{"prediction", "confidence", "probabilities", "version"}`) or
-    `{"texts": [...]}` (answer `{"predictions": [...], "version"}`)."""
+    """Classify `{"text"}` (answer `{"prediction", "label", "confidence", "abstained", "min_confidence",
+    "probabilities", "version"}`) or `{"texts": [...]}` (answer `{"predictions": [...], "version"}`).
+    Below MODEL_MIN_CONFIDENCE the model abstains: `prediction` is "unknown", `abstained` true, and `label`
+    and the probabilities still say what it leaned to."""
 
     @extend_schema(
         tags=[TAG],
@@ -66,19 +69,15 @@ class PredictView(APIView):
     def post(self, request):
         params = PredictRequestSerializer(data=request.data)
         params.is_valid(raise_exception=True)
-        number, predictions = analysis.texts_predict(texts=params.validated_data["texts"])
-        rows = [
-            {"prediction": p.label, "confidence": p.confidence, "probabilities": p.probabilities, "version": number}
-            for p in predictions
-        ]
+        number, rows = analysis.texts_predict(texts=params.validated_data["texts"])
         if params.validated_data["many"]:
             return Response({"predictions": rows, "version": number})
         return Response(rows[0])
 
 
 class AnalyzeLogView(APIView):
-    """Analyse one log: prediction, confidence, the terms that pushed the decision most (and against it),
-    and a short comment in Korean (`lang: "en"` for English)."""
+    """Analyse one log: prediction ("unknown" when the model abstains, as for predict), confidence, the terms
+    that pushed the decision most (and against it), and a short comment in Korean (`lang: "en"` for English)."""
 
     @extend_schema(tags=[TAG], request=AnalyzeRequestSerializer, responses={200: OpenApiTypes.OBJECT, 503: NO_MODEL})
     def post(self, request):
@@ -89,8 +88,11 @@ class AnalyzeLogView(APIView):
 
 class TrainView(TrainerWriteMixin, APIView):
     """Queue a training on all stored examples (202 with the version to poll). While one is queued or
-    training, that one is returned (`created: false`). A failed training never replaces the active model;
-    a successful one is activated unless `activate` is false. 409 when there is not enough data."""
+    training, that one is returned (`created: false`). A failed training never replaces the active model.
+    `activate`: `if_better` (or `true`; the default) activates a successful version unless its held-out
+    macro F1 is worse than the active version's by more than MODEL_ACTIVATE_TOLERANCE (the first version
+    always becomes active), `always` whatever its metrics, `never` (or `false`) not at all. The version's
+    `activation` says what was decided and why. 409 when there is not enough data."""
 
     @extend_schema(tags=[TAG], request=TrainRequestSerializer, responses={202: ModelVersionSerializer})
     def post(self, request):
@@ -213,6 +215,30 @@ class ModelVersionViewSet(mixins.DestroyModelMixin, viewsets.ReadOnlyModelViewSe
         """Serve this version (rolling back when it is older); every server process switches within seconds."""
         version = versions.model_version_activate(version=self.get_object())
         return Response(ModelVersionSerializer(version).data)
+
+    @extend_schema(
+        tags=[TAG],
+        parameters=[
+            OpenApiParameter("with", int, description="The id of the version to compare with; default the active one.")
+        ],
+        responses={200: OpenApiTypes.OBJECT},
+    )
+    @action(detail=True, methods=["get"])
+    def compare(self, request, pk=None):
+        """This version beside another (by default the active one): accuracy, macro and weighted F1 and each
+        label's F1 of both, and the differences (this minus the other; positive is better)."""
+        # Not get_object(): the version filters would refuse `with` as an unknown filter.
+        version = get_object_or_404(self.get_queryset(), pk=pk)
+        self.check_object_permissions(request, version)
+        raw = request.query_params.get("with")
+        if raw in (None, ""):
+            against = ModelVersion.objects.filter(active=True).first()
+        else:
+            against_id = parse_bounded_int(request, "with", default=0, minimum=1, maximum=2**62)
+            against = ModelVersion.objects.filter(pk=against_id).first()
+            if against is None:
+                raise exceptions.ValidationError({"with": [_("No model version has this id.")]})
+        return Response(selectors.versions_compare(version=version, against=against))
 
 
 @extend_schema_view(

@@ -19,9 +19,9 @@ from aiplatform.db import is_write_race
 from aiplatform.errors import Conflict, InvalidInput
 
 from .. import artifacts, classifier
-from ..choices import Algorithm, Tokenizer, Trigger, VersionStatus
+from ..choices import ActivationRequest, ActivationResult, Algorithm, Tokenizer, Trigger, VersionStatus
 from ..models import ModelVersion, TrainingExample
-from .versions import model_version_activate
+from .versions import activation_request_parse, model_version_decide_activation
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,11 @@ def _stale_fail(version: ModelVersion) -> bool:
             finished_at=timezone.now(),
             error=_("The training stopped reporting for %(s)d s (its worker died) and was given up.")
             % {"s": settings.MODEL_TRAINING_STALE_SECONDS},
+            activation={
+                "requested": version.activation_requested,
+                "result": ActivationResult.TRAINING_FAILED,
+                "code": "training_failed",
+            },
         )
     )
 
@@ -92,12 +97,23 @@ def model_version_train(
     algorithm: str | None = None,
     tokenizer: str | None = None,
     params: dict | None = None,
-    activate: bool = True,
+    activate: bool | str = ActivationRequest.IF_BETTER,
     enqueue: bool = True,
 ) -> tuple[ModelVersion, bool]:
     """Queue a training and return (version, created). While one is queued or
     training, that one is returned instead of starting another. With
-    enqueue=False the caller runs it (model_version_run) itself."""
+    enqueue=False the caller runs it (model_version_run) itself.
+
+    `activate` says what happens when it is ready (an ActivationRequest, or
+    true for "if_better", false for "never"): by default it becomes active
+    only if it is not worse than the active version (see
+    model_version_decide_activation), and the first one always does."""
+    try:
+        requested = activation_request_parse(activate)
+    except ValueError:
+        raise InvalidInput(
+            _("One of: true, false, %(v)s.") % {"v": ", ".join(ActivationRequest.values)}, field="activate"
+        ) from None
     algorithm = algorithm or Algorithm.LOGISTIC_REGRESSION
     tokenizer = tokenizer or Tokenizer.MORPHEME
     if algorithm not in Algorithm.values:
@@ -119,7 +135,8 @@ def model_version_train(
                     algorithm=algorithm,
                     tokenizer=tokenizer,
                     params=merged,
-                    activate_when_ready=activate,
+                    activation_requested=requested,
+                    activation={"requested": requested, "result": ActivationResult.PENDING, "code": "pending"},
                     trigger=trigger,
                     triggered_by=triggered_by if getattr(triggered_by, "pk", None) else None,
                     stage="queued",
@@ -220,6 +237,11 @@ def model_version_run(*, version_id: int, progress: Callable[[int, str], None] |
             finished_at=timezone.now(),
             duration_s=round(time.perf_counter() - started, 3),
             stage="failed",
+            activation={
+                "requested": version.activation_requested,
+                "result": ActivationResult.TRAINING_FAILED,
+                "code": "training_failed",
+            },
         )
         version.refresh_from_db()
         return version
@@ -246,7 +268,12 @@ def model_version_run(*, version_id: int, progress: Callable[[int, str], None] |
     version.refresh_from_db()
     if progress is not None:
         progress(100, "ready")
-    if version.activate_when_ready:
-        version = model_version_activate(version=version)
-    logger.info("model version %s ready (macro F1 %s)", version.number, metrics.get("macro_f1"))
+    version = model_version_decide_activation(version=version)
+    logger.info(
+        "model version %s ready (macro F1 %s): %s",
+        version.number,
+        metrics.get("macro_f1"),
+        version.activation.get("result"),
+    )
+    version.refresh_from_db()
     return version

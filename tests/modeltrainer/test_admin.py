@@ -7,7 +7,7 @@ from django.contrib.messages import get_messages
 
 from modeltrainer.choices import ExampleSource, VersionStatus
 from modeltrainer.models import ModelVersion, TrainingExample
-from modeltrainer.services.examples import text_digest
+from modeltrainer.services.examples import examples_add, text_digest
 from tests.modeltrainer.conftest import failed_version
 
 VERSIONS = "/admin/modeltrainer/modelversion/"
@@ -35,7 +35,7 @@ def test_version_changelist_lists_metrics_and_filters_by_status(admin_client, tw
     page = admin_client.get(VERSIONS)
 
     assert page.status_code == 200
-    assert [spec.title for spec in page.context["cl"].filter_specs] == ["상태", "알고리즘", "토큰화"]
+    assert [spec.title for spec in page.context["cl"].filter_specs] == ["status", "algorithm", "tokenizer"]
     assert {row.pk for row in page.context["cl"].result_list} == {first.pk, second.pk, failed.pk}
     assert str(second.metrics["macro_f1"]) in page.content.decode()
     only_failed = admin_client.get(VERSIONS, {"status__exact": VersionStatus.FAILED})
@@ -50,7 +50,7 @@ def test_example_changelist_filters_by_label_and_source(admin_client, seed_examp
 
     page = admin_client.get(EXAMPLES)
     assert page.status_code == 200
-    assert [spec.title for spec in page.context["cl"].filter_specs] == ["레이블", "출처"]
+    assert [spec.title for spec in page.context["cl"].filter_specs] == ["label", "source"]
     assert page.context["cl"].date_hierarchy == "created_at"
 
     by_source = admin_client.get(EXAMPLES, {"source__exact": ExampleSource.ADMIN})
@@ -72,7 +72,7 @@ def test_activate_action_rolls_back_to_an_older_version(admin_client, two_versio
     assert (first.active, second.active) == (True, None)
     assert first.activated_at is not None
     assert _messages(response) == [
-        (messages.INFO, f"v{first.number}을(를) 활성화했습니다. 서버 프로세스가 몇 초 안에 전환합니다.")
+        (messages.INFO, f"v{first.number} is now active; every server process switches within seconds.")
     ]
 
 
@@ -95,7 +95,7 @@ def test_activate_action_wants_exactly_one_version(admin_client, two_versions):
 
     response = admin_client.post(VERSIONS, {"action": "activate_version", "_selected_action": [first.pk, second.pk]})
 
-    assert _messages(response) == [(messages.ERROR, "버전을 하나만 선택하세요.")]
+    assert _messages(response) == [(messages.ERROR, "Select exactly one version.")]
     assert ModelVersion.objects.get(active=True) == second
 
 
@@ -108,7 +108,7 @@ def test_change_page_shows_the_per_label_metrics_table(admin_client, trained_ver
 
     assert page.status_code == 200
     html = page.content.decode()
-    assert "<th>레이블</th><th>precision</th><th>recall</th><th>F1</th><th>support</th>" in html
+    assert "<th>label</th><th>precision</th><th>recall</th><th>F1</th><th>support</th>" in html
     for label, row in per_label.items():
         cells = f"<td>{label}</td><td>{row['precision']}</td><td>{row['recall']}</td><td>{row['f1']}</td>"
         assert f"<tr>{cells}<td>{row['support']}</td></tr>" in html
@@ -207,3 +207,34 @@ def test_adding_a_stored_text_again_is_refused(admin_client):
     assert response.status_code == 200
     assert response.context["errors"]
     assert TrainingExample.objects.count() == 1
+
+
+def test_the_admin_says_what_was_decided_about_activation(admin_client, trained_version):
+    first = trained_version(tokenizer="char")
+    noise = [{"text": f"기타 문의 {n}", "label": "error" if n % 2 else "security"} for n in range(16)]
+    examples_add(rows=list(enumerate(noise, start=1)), source=ExampleSource.UPLOAD)
+    worse = trained_version(tokenizer="char")
+    assert not worse.active and worse.activation["result"] == f"kept_active_v{first.number}"
+
+    listing = admin_client.get(VERSIONS).content.decode()
+    change = admin_client.get(f"{VERSIONS}{worse.pk}/change/").content.decode()
+
+    assert "Kept v1 active" in listing and "No version was active" not in listing
+    assert "Activated" in listing
+    assert f"Macro F1 {worse.metrics['macro_f1']} is worse than the active v1&#x27;s" in change
+    assert "v1 stays active" in change
+
+
+def test_the_admin_reads_in_korean_too(admin_client, two_versions):
+    first, _second = two_versions
+
+    response = admin_client.post(
+        VERSIONS, {"action": "activate_version", "_selected_action": [first.pk]}, HTTP_ACCEPT_LANGUAGE="ko"
+    )
+    page = admin_client.get(f"{VERSIONS}{first.pk}/change/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+
+    assert _messages(response) == [
+        (messages.INFO, f"v{first.number}을(를) 활성화했습니다. 서버 프로세스가 몇 초 안에 전환합니다.")
+    ]
+    assert "<th>레이블</th><th>정밀도</th><th>재현율</th><th>F1</th><th>표본 수</th>" in page
+    assert "활성 버전이 없어 이 버전이 활성화되었습니다." in page

@@ -348,3 +348,53 @@ def test_training_runs_in_a_db_worker_process(staff_client, seed_examples, model
     body = post(staff_client, "/api/model/predict", {"text": "결제 요청 실패 오류"}).json()
     assert body == {**body, "prediction": "error", "version": version.number}
     assert json.loads(json.dumps(body))  # plain JSON
+
+
+def test_predict_abstains_on_a_text_about_nothing_it_learned(owner_client, trained_version, settings):
+    settings.MODEL_MIN_CONFIDENCE = 0.5
+    version = trained_version()
+
+    body = post(owner_client, "/api/model/predict", {"text": "hello world"}).json()
+
+    assert (body["prediction"], body["abstained"], body["min_confidence"]) == ("unknown", True, 0.5)
+    # The scores are still given, and the label the model leaned to.
+    assert body["confidence"] < 0.5 and body["confidence"] == max(body["probabilities"].values())
+    assert body["label"] == max(body["probabilities"], key=body["probabilities"].get)
+    assert set(body["probabilities"]) == {"error", "performance", "security"}
+    assert body["version"] == version.number
+
+
+def test_predict_many_abstains_per_text(owner_client, trained_version, settings):
+    settings.MODEL_MIN_CONFIDENCE = 0.5
+    trained_version(tokenizer="char")
+
+    texts = ["관리자 계정 로그인 시도가 차단되었습니다", "hello world", "오늘 점심은 김밥이었어요"]
+    rows = post(owner_client, "/api/model/predict", {"texts": texts}).json()["predictions"]
+
+    assert [(row["prediction"], row["abstained"]) for row in rows] == [
+        ("security", False),
+        ("unknown", True),
+        ("unknown", True),
+    ]
+    assert rows[0]["label"] == "security" and rows[0]["confidence"] >= 0.5
+
+
+def test_a_zero_threshold_never_abstains(owner_client, trained_version, settings):
+    settings.MODEL_MIN_CONFIDENCE = 0.0
+    trained_version()
+
+    body = post(owner_client, "/api/model/predict", {"text": "hello world"}).json()
+
+    assert body["abstained"] is False and body["prediction"] == body["label"] != "unknown"
+
+
+@pytest.mark.parametrize(("lang", "marker"), [("ko", "확신하지 못합니다"), ("en", "not confident enough")])
+def test_analyze_log_abstains_too(owner_client, trained_version, settings, lang, marker):
+    settings.MODEL_MIN_CONFIDENCE = 0.5
+    trained_version()
+
+    body = post(owner_client, "/api/model/analyze-log", {"text": "hello world", "lang": lang}).json()
+
+    assert (body["prediction"], body["abstained"]) == ("unknown", True)
+    assert marker in body["comment"] and body["label"] in body["comment"]
+    assert body["probabilities"] and body["confidence"] < 0.5

@@ -128,7 +128,9 @@ def test_import_of_a_csv_without_the_columns_is_a_command_error(tmp_path):
 
 
 def test_train_model_trains_a_ready_version_without_activating_it(seed_examples, model_storage):
-    out, err = run("train_model")
+    # By default the first version becomes active (test_activation.py);
+    # --no-activate leaves it for activation by hand.
+    out, err = run("train_model", "--no-activate")
 
     version = ModelVersion.objects.get()
     assert (version.number, version.status, version.active) == (1, VersionStatus.READY, None)
@@ -212,18 +214,20 @@ def test_train_model_from_the_command_line(seed_examples, model_storage):
     version = ModelVersion.objects.get()
     assert (version.status, version.active, version.trigger) == (VersionStatus.READY, True, Trigger.COMMAND)
     # The last line is the command's summary (log lines also go to stdout).
+    # In the platform's default language, Korean.
     summary = done.stdout.splitlines()[-1]
     assert summary.startswith(
-        f"v1 ready: accuracy {version.metrics['accuracy']}, macro F1 {version.metrics['macro_f1']}"
+        f"v1 준비됨: 정확도 {version.metrics['accuracy']}, macro F1 {version.metrics['macro_f1']}"
     )
-    assert summary.endswith("(active)")
+    assert summary.endswith("(활성)")
+    assert "활성 버전이 없어 이 버전이 활성화되었습니다." in done.stderr
     # The child wrote the model file where this process reads it, as recorded.
     data = (model_storage / version.artifact).read_bytes()
     assert (len(data), hashlib.sha256(data).hexdigest()) == (version.artifact_size, version.artifact_sha256)
 
     # Too few examples: the child exits non-zero and says why.
     TrainingExample.objects.all().delete()
-    refused = manage("train_model", env={"MODEL_STORAGE_DIR": str(settings.MODEL_STORAGE_DIR)})
+    refused = manage("train_model", env={"MODEL_STORAGE_DIR": str(settings.MODEL_STORAGE_DIR), "LANGUAGE_CODE": "en"})
     assert refused.returncode == 1
     assert "CommandError: Not enough training data" in refused.stderr
     assert ModelVersion.objects.count() == 1

@@ -178,12 +178,23 @@ def test_500_page_has_no_traceback_and_speaks_korean():
 def test_guides_are_read_from_docs_only(client, tmp_path, monkeypatch):
     from aiplatform import pages
 
-    (tmp_path / "platform.md").write_text("# 플랫폼 안내\n", encoding="utf-8")
+    (tmp_path / "modeltrainer.md").write_text("# Model\n", encoding="utf-8")
+    (tmp_path / "platform.md").write_text(
+        "# 플랫폼 안내\n\nSee [the model](modeltrainer.md#training), [the README](../README.md) and `<b>`.\n\n"
+        "<script>alert(1)</script>\n\n"
+        "| a | b |\n|---|---|\n| 1 | **2** |\n\n```bash\ncurl -s $BASE <x>\n```\n",
+        encoding="utf-8",
+    )
     (tmp_path / "secret.txt").write_text("no", encoding="utf-8")
     monkeypatch.setattr(pages, "GUIDES_DIR", tmp_path)
     client.force_login(UserFactory())
     response, html = _page(client, "/guide/platform/")
-    assert response.status_code == 200 and "# 플랫폼 안내" in html
+    assert response.status_code == 200 and '<h1 id="플랫폼-안내">플랫폼 안내</h1>' in html
+    assert '<a href="/guide/modeltrainer/#training">the model</a>' in html
+    assert "the README" in html and "README.md" not in html
+    assert "<code>&lt;b&gt;</code>" in html and "<script>alert" not in html
+    assert "<td><strong>2</strong></td>" in html
+    assert "<pre><code>curl -s $BASE &lt;x&gt;</code></pre>" in html
     assert client.get("/guide/secret/").status_code == 404
     assert client.get("/guide/..%2Fsecret/").status_code == 404
 
