@@ -2,18 +2,19 @@ from django.contrib import admin, messages
 from django.contrib.admin.views.main import ORDER_VAR
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from . import export, search
 from .models import ConversationLog, Document, DocumentChunk
 from .services import documents, logs
 
 
-@admin.action(description="선택한 기록을 CSV로 내보내기")
+@admin.action(description=_("Export the selected logs as CSV"))
 def export_csv(modeladmin, request, queryset):
     return export.logs_export_response(request, queryset, "csv")
 
 
-@admin.action(description="선택한 기록을 JSONL로 내보내기")
+@admin.action(description=_("Export the selected logs as JSONL"))
 def export_jsonl(modeladmin, request, queryset):
     return export.logs_export_response(request, queryset, "jsonl")
 
@@ -34,9 +35,9 @@ class ConversationLogAdmin(admin.ModelAdmin):
     actions = [export_csv, export_jsonl]
     fieldsets = (
         (None, {"fields": ("account", "user_id", "session_id", "status", "created_at")}),
-        ("대화", {"fields": ("question", "answer", "sources")}),
+        (_("Conversation"), {"fields": ("question", "answer", "sources")}),
         (
-            "실행",
+            _("Execution"),
             {
                 "fields": (
                     "provider",
@@ -52,10 +53,10 @@ class ConversationLogAdmin(admin.ModelAdmin):
                 )
             },
         ),
-        ("피드백", {"fields": ("rating", "feedback_comment", "feedback_tags", "feedback_at")}),
+        (_("Feedback"), {"fields": ("rating", "feedback_comment", "feedback_tags", "feedback_at")}),
     )
 
-    @admin.display(description="질문")
+    @admin.display(description=_("question"))
     def short_question(self, obj):
         return obj.question[:60]
 
@@ -127,13 +128,16 @@ class DocumentAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    @admin.action(description="선택한 문서의 색인되지 않은 조각 색인")
+    @admin.action(description=_("Index the chunks of the selected documents not yet indexed"))
     def reindex(self, request, queryset):
         from .tasks import index_documents
 
         ids = list(queryset.values_list("pk", flat=True))
         index_documents.enqueue(document_ids=ids)
-        self.message_user(request, f"{len(ids)}개 문서의 색인 작업을 예약했습니다.", messages.SUCCESS)
+        message = ngettext(
+            "Indexing of %(n)d document is scheduled.", "Indexing of %(n)d documents is scheduled.", len(ids)
+        )
+        self.message_user(request, message % {"n": len(ids)}, messages.SUCCESS)
 
     def delete_model(self, request, obj):
         documents.document_delete(document=obj)

@@ -1,32 +1,33 @@
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class LogStatus(models.TextChoices):
-    COMPLETED = "completed", "완료"
-    FAILED = "failed", "실패"
+    COMPLETED = "completed", _("Completed")
+    FAILED = "failed", _("Failed")
     # A streamed answer whose client went away before the end: the part that
     # was generated is kept.
-    INTERRUPTED = "interrupted", "중단"
+    INTERRUPTED = "interrupted", _("Interrupted")
 
 
 class DocumentStatus(models.TextChoices):
-    PENDING = "pending", "색인 대기"
-    INDEXED = "indexed", "색인 완료"
-    FAILED = "failed", "실패"
+    PENDING = "pending", _("Waiting to be indexed")
+    INDEXED = "indexed", _("Indexed")
+    FAILED = "failed", _("Failed")
 
 
 class DocumentSource(models.TextChoices):
-    UPLOAD = "upload", "업로드"
-    COMMAND = "command", "관리 명령"
-    DEMO = "demo", "데모"
+    UPLOAD = "upload", _("Upload")
+    COMMAND = "command", _("Management command")
+    DEMO = "demo", _("Demo")
 
 
 class DocumentFormat(models.TextChoices):
-    TEXT = "text", "텍스트"
-    MARKDOWN = "markdown", "마크다운"
+    TEXT = "text", _("Text")
+    MARKDOWN = "markdown", _("Markdown")
     JSONL = "jsonl", "JSONL"
 
 
 class Rating(models.IntegerChoices):
-    UP = 1, "좋아요"
-    DOWN = -1, "싫어요"
+    UP = 1, _("Thumbs up")
+    DOWN = -1, _("Thumbs down")

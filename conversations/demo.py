@@ -12,6 +12,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.test import override_settings
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from aiplatform import llm
 from aiplatform.demo import DEMO_USERNAME
@@ -109,11 +110,15 @@ INTERRUPTED = {
 
 def load_demo_data(stdout) -> None:
     if Document.objects.filter(source=DocumentSource.DEMO).exists():
-        stdout.write("  demo documents exist; conversations demo skipped")
+        stdout.write("  " + _("Demo documents exist; the conversations demo is skipped."))
         return
     document_ids, created = _documents_load()
     chunks = documents.documents_index(document_ids=document_ids)
-    stdout.write(f"  {created} documents added from {DATA_DIR.name}/, {chunks} chunks embedded and indexed")
+    stdout.write(
+        "  "
+        + _("%(created)d documents added from %(folder)s/, %(chunks)d chunks embedded and indexed.")
+        % {"created": created, "folder": DATA_DIR.name, "chunks": chunks}
+    )
 
     account = get_user_model().objects.filter(username=DEMO_USERNAME).first()
     # Answered offline whatever LLM_PROVIDER says: the demo must load without
@@ -132,11 +137,22 @@ def load_demo_data(stdout) -> None:
     # The asked logs were counted on today's rollup rows before they were
     # dated back: recount every day from the logs.
     rollups_rebuild()
-    users = ", ".join(sorted({user for user, *_ in SESSIONS}))
-    owner = f"account '{account.username}'" if account else "no account"
+    users = ", ".join(sorted({user for user, *_rest in SESSIONS}))
+    owner = _("account %(name)s") % {"name": account.username} if account else _("no account")
     stdout.write(
-        f"  {len(asked) + 2} conversation logs over the last {DAYS} days for {users} ({owner}): "
-        f"{len(asked)} completed, 1 failed, 1 interrupted; {rated} rated"
+        "  "
+        + _(
+            "%(logs)d conversation logs over the last %(days)d days for %(users)s (%(owner)s): "
+            "%(completed)d completed, 1 failed, 1 interrupted; %(rated)d rated."
+        )
+        % {
+            "logs": len(asked) + 2,
+            "days": DAYS,
+            "users": users,
+            "owner": owner,
+            "completed": len(asked),
+            "rated": rated,
+        }
     )
 
 

@@ -17,6 +17,10 @@ from aiplatform.streaming import streaming_response
 
 from .search import MATCH_ID
 
+# The CSV header and the JSON keys are these field names, in English whatever
+# the language of the request: an export is read by programs (pandas, scripts,
+# spreadsheets joined on a column), which need column names that do not change
+# with the reader's language. Only the values are the stored text.
 EXPORT_FIELDS = (
     "id",
     "created_at",

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from .choices import DocumentFormat, DocumentSource, DocumentStatus, LogStatus, Rating
 
@@ -11,25 +13,40 @@ VECTOR_COLLECTION = "conversations"
 class Document(models.Model):
     """A knowledge-base document; its chunks are what RAG retrieves."""
 
-    title = models.CharField(max_length=255)
-    source = models.CharField(max_length=16, choices=DocumentSource.choices, default=DocumentSource.UPLOAD)
-    format = models.CharField(max_length=16, choices=DocumentFormat.choices, default=DocumentFormat.TEXT)
-    text = models.TextField()
-    sha256 = models.CharField(max_length=64, unique=True, help_text="Of the text; the same text is stored once.")
-    size_bytes = models.PositiveIntegerField()
-    status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
-    error = models.TextField(blank=True)
-    chunk_count = models.PositiveIntegerField(default=0)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    title = models.CharField(_("title"), max_length=255)
+    # "source" alone is the model trainer's too (where an example came from).
+    source = models.CharField(
+        pgettext_lazy("document", "source"),
+        max_length=16,
+        choices=DocumentSource.choices,
+        default=DocumentSource.UPLOAD,
     )
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    indexed_at = models.DateTimeField(null=True, blank=True)
+    format = models.CharField(_("format"), max_length=16, choices=DocumentFormat.choices, default=DocumentFormat.TEXT)
+    text = models.TextField(_("text"))
+    sha256 = models.CharField(
+        _("SHA-256"), max_length=64, unique=True, help_text=_("Of the text; the same text is stored once.")
+    )
+    size_bytes = models.PositiveIntegerField(_("size (bytes)"))
+    status = models.CharField(
+        _("status"), max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING
+    )
+    error = models.TextField(_("error"), blank=True)
+    chunk_count = models.PositiveIntegerField(_("chunks"), default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("added by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    indexed_at = models.DateTimeField(_("indexed at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        verbose_name = "문서"
-        verbose_name_plural = "문서"
+        verbose_name = _("document")
+        verbose_name_plural = _("documents")
 
     def __str__(self):
         return self.title
@@ -40,17 +57,17 @@ class DocumentChunk(models.Model):
     vector index; the embedding is kept so the index can be rebuilt without
     embedding everything again."""
 
-    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
-    position = models.PositiveIntegerField()
-    text = models.TextField()
-    embedding = models.BinaryField(null=True, editable=False)
-    embedding_model = models.CharField(max_length=100, blank=True)
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks", verbose_name=_("document"))
+    position = models.PositiveIntegerField(_("position"))
+    text = models.TextField(_("text"))
+    embedding = models.BinaryField(_("embedding"), null=True, editable=False)
+    embedding_model = models.CharField(_("embedding model"), max_length=100, blank=True)
 
     class Meta:
         ordering = ["document_id", "position"]
         constraints = [models.UniqueConstraint(fields=["document", "position"], name="chunk_position_unique")]
-        verbose_name = "문서 조각"
-        verbose_name_plural = "문서 조각"
+        verbose_name = _("document chunk")
+        verbose_name_plural = _("document chunks")
 
     def __str__(self):
         return f"{self.document_id}#{self.position}"
@@ -62,36 +79,41 @@ class ConversationLog(models.Model):
     # Who called the API (an account); `user_id` is the end-user label the
     # caller passes, as in the seed (for example "guest").
     account = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="conversation_logs"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversation_logs",
+        verbose_name=_("account"),
     )
-    user_id = models.CharField(max_length=64)
-    session_id = models.CharField(max_length=64, blank=True)
-    question = models.TextField()
-    answer = models.TextField(blank=True)
-    status = models.CharField(max_length=16, choices=LogStatus.choices)
-    error = models.TextField(blank=True)
-    error_code = models.CharField(max_length=64, blank=True)
-    provider = models.CharField(max_length=32, blank=True)
-    model = models.CharField(max_length=100, blank=True)
-    streamed = models.BooleanField(default=False)
-    top_k = models.PositiveSmallIntegerField(default=0)
-    sources = models.JSONField(default=list, blank=True, help_text="Cited chunks with their scores.")
-    latency_ms = models.FloatField(help_text="Whole request: retrieval, generation and storage.")
-    retrieval_ms = models.FloatField(null=True, blank=True)
-    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
-    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    rating = models.SmallIntegerField(choices=Rating.choices, null=True, blank=True)
-    feedback_comment = models.TextField(blank=True)
-    feedback_tags = models.JSONField(default=list, blank=True)
-    feedback_at = models.DateTimeField(null=True, blank=True)
+    user_id = models.CharField(_("user ID"), max_length=64)
+    session_id = models.CharField(_("session ID"), max_length=64, blank=True)
+    question = models.TextField(_("question"))
+    answer = models.TextField(_("answer"), blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=LogStatus.choices)
+    error = models.TextField(_("error"), blank=True)
+    error_code = models.CharField(_("error code"), max_length=64, blank=True)
+    provider = models.CharField(_("provider"), max_length=32, blank=True)
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    streamed = models.BooleanField(_("streamed"), default=False)
+    top_k = models.PositiveSmallIntegerField(_("chunks retrieved"), default=0)
+    sources = models.JSONField(_("sources"), default=list, blank=True, help_text=_("Cited chunks with their scores."))
+    latency_ms = models.FloatField(_("latency (ms)"), help_text=_("Whole request: retrieval, generation and storage."))
+    retrieval_ms = models.FloatField(_("retrieval time (ms)"), null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(_("prompt tokens"), null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(_("answer tokens"), null=True, blank=True)
+    rating = models.SmallIntegerField(_("rating"), choices=Rating.choices, null=True, blank=True)
+    feedback_comment = models.TextField(_("feedback comment"), blank=True)
+    feedback_tags = models.JSONField(_("feedback tags"), default=list, blank=True)
+    feedback_at = models.DateTimeField(_("feedback given at"), null=True, blank=True)
     # Derived when the log is written (aiplatform.text): the full-text
     # document and the keywords counted by the stats.
-    search_terms = models.TextField(blank=True, editable=False)
-    keywords = models.TextField(blank=True, editable=False)
-    created_at = models.DateTimeField(default=timezone.now)
+    search_terms = models.TextField(_("search terms"), blank=True, editable=False)
+    keywords = models.TextField(_("keywords"), blank=True, editable=False)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
     # The local (TIME_ZONE) date, fixed at write time: the key of the daily
     # rollups this log was counted in.
-    day = models.DateField(editable=False)
+    day = models.DateField(_("day"), editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -102,8 +124,8 @@ class ConversationLog(models.Model):
             models.Index(fields=["session_id", "created_at"], name="convlog_session_created"),
             models.Index(fields=["status", "created_at"], name="convlog_status_created"),
         ]
-        verbose_name = "대화 기록"
-        verbose_name_plural = "대화 기록"
+        verbose_name = _("conversation log")
+        verbose_name_plural = _("conversation logs")
 
     def __str__(self):
         return f"{self.user_id}: {self.question[:40]}"
@@ -119,6 +141,10 @@ class ConversationLogTerm(models.Model):
     pk = models.CompositePrimaryKey("term", "log")
     term = models.CharField(max_length=84)
     log = models.ForeignKey(ConversationLog, on_delete=models.CASCADE, related_name="terms")
+
+    class Meta:
+        verbose_name = _("search index entry")
+        verbose_name_plural = _("search index entries")
 
     def __str__(self):
         return f"{self.term} → {self.log_id}"
@@ -141,6 +167,8 @@ class DailyStat(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["day", "status"], name="dailystat_unique")]
+        verbose_name = _("daily stat")
+        verbose_name_plural = _("daily stats")
 
     def __str__(self):
         return f"{self.day} {self.status}: {self.count}"
@@ -165,6 +193,8 @@ class DailyUserStat(models.Model):
             # Covers the per-user ranking over a day range (no row reads).
             models.Index(fields=["day", "user_id", "count"], name="dailyuserstat_day_user_count"),
         ]
+        verbose_name = _("daily user stat")
+        verbose_name_plural = _("daily user stats")
 
     def __str__(self):
         return f"{self.day} {self.user_id}: {self.count}"
@@ -181,6 +211,8 @@ class DailyKeyword(models.Model):
         constraints = [models.UniqueConstraint(fields=["day", "term"], name="dailykeyword_unique")]
         # Covers the keyword ranking over a day range (no row reads).
         indexes = [models.Index(fields=["day", "term", "count"], name="dailykeyword_day_term_count")]
+        verbose_name = _("daily keyword")
+        verbose_name_plural = _("daily keywords")
 
     def __str__(self):
         return f"{self.day} {self.term}: {self.count}"
@@ -199,6 +231,8 @@ class DailyUserKeyword(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user_id", "day", "term"], name="dailyuserkeyword_unique"),
         ]
+        verbose_name = _("daily user keyword")
+        verbose_name_plural = _("daily user keywords")
 
     def __str__(self):
         return f"{self.day} {self.user_id} {self.term}: {self.count}"
@@ -214,6 +248,8 @@ class MonthlyUserStat(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["month", "user_id"], name="monthlyuserstat_unique")]
+        verbose_name = _("monthly user stat")
+        verbose_name_plural = _("monthly user stats")
 
     def __str__(self):
         return f"{self.month:%Y-%m} {self.user_id}: {self.count}"
@@ -228,6 +264,8 @@ class MonthlyKeyword(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["month", "term"], name="monthlykeyword_unique")]
+        verbose_name = _("monthly keyword")
+        verbose_name_plural = _("monthly keywords")
 
     def __str__(self):
         return f"{self.month:%Y-%m} {self.term}: {self.count}"

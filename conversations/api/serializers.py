@@ -1,5 +1,6 @@
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from ..choices import Rating
@@ -111,7 +112,7 @@ class DocumentCreateSerializer(serializers.Serializer):
 
     def validate(self, attrs):
         if attrs.get("file") is None and not (attrs.get("text") or "").strip():
-            raise serializers.ValidationError({"file": ["Send a file, or a title and text."]})
+            raise serializers.ValidationError({"file": [_("Send a file, or a title and text.")]})
         return attrs
 
 

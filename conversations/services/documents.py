@@ -71,11 +71,11 @@ def documents_parse(*, name: str, data: bytes) -> tuple[list[ParsedDocument], li
         try:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
-            rejected.append(RejectedRecord(number, f"not JSON: {exc.msg}"))
+            rejected.append(RejectedRecord(number, _("Not JSON: %(error)s") % {"error": exc.msg}))
             continue
         body = record.get("text") if isinstance(record, dict) else None
         if not isinstance(body, str) or not body.strip():
-            rejected.append(RejectedRecord(number, '"text" must be a non-empty string'))
+            rejected.append(RejectedRecord(number, _('"text" must be a non-empty string.')))
             continue
         title = record.get("title")
         title = title.strip()[:TITLE_MAX_CHARS] if isinstance(title, str) and title.strip() else f"{stem}:{number}"

@@ -5,7 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django.utils import translation
 
 from aiplatform import vectors
 from conversations.models import VECTOR_COLLECTION, Document, DocumentChunk
@@ -144,3 +145,17 @@ def test_ingest_documents_command(tmp_path, db):
     assert Document.objects.filter(status="indexed", source="command").count() == 2
     call_command("ingest_documents", str(folder), stdout=out, stderr=err)
     assert "0 documents added, 2 already present" in out.getvalue()
+
+
+def test_ingest_documents_speaks_the_language_it_runs_in(tmp_path, db):
+    (tmp_path / "a.md").write_text("모니터링 경보는 다섯 단계입니다.", encoding="utf-8")
+    (tmp_path / "b.jsonl").write_text('{"title": "빈 줄"}\n', encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+
+    with translation.override("ko"):
+        call_command("ingest_documents", str(tmp_path), "--no-index", stdout=out, stderr=err)
+        with pytest.raises(CommandError, match="없습니다"):
+            call_command("ingest_documents", str(tmp_path / "missing"))
+
+    assert "문서 1개 추가, 0개는 이미 있음, 1개 거부." in out.getvalue()
+    assert '"text"는 비어 있지 않은 문자열이어야 합니다.' in err.getvalue()

@@ -2,6 +2,7 @@
 the logs, stats and exports through the API with the signed-in session."""
 
 import datetime as dt
+import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -318,4 +319,83 @@ def test_staff_signs_in_through_the_login_page_and_sees_every_account(live_serve
     expect(page.get_by_test_id("log-question")).to_have_count(3)
     _screenshots(page, "conversations-log-viewer-staff")
     assert errors == []
+    context.close()
+
+
+@pytest.mark.slow
+def test_log_viewer_reads_in_english_after_the_language_switch(live_server, transactional_db, browser):
+    # English data, so that any Hangul left on the page is one of our texts.
+    user = UserFactory(username="viewer")
+    _record(
+        user,
+        minutes_ago=1,
+        user_id="kim",
+        session_id="s-1",
+        question="Where are the logs stored?",
+        answer="In the database [1].",
+        sources=[{**SOURCES[0], "title": "Guide"}],
+    )
+    _record(
+        user,
+        minutes_ago=2,
+        question="Why does the model not answer?",
+        answer="",
+        status="failed",
+        error_code="upstream_timeout",
+        latency_ms=1234.5,
+    )
+
+    errors: list[str] = []
+    context, page = _new_page(browser, errors)
+    page.goto(f"{live_server.url}/accounts/login/?next=/conversations/")
+    page.locator("#id_username").fill(user.username)
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("button[type=submit]").click()
+    page.wait_for_url(f"{live_server.url}/conversations/")
+    expect(page).to_have_title("대화 기록 · AI 플랫폼")
+
+    # The header's switch reloads the page in English.
+    with page.expect_response(lambda r: "/api/conversation/logs?" in r.url):
+        page.get_by_test_id("language-select").select_option("en")
+    expect(page.locator("html")).to_have_attribute("lang", "en")
+    expect(page).to_have_title("Conversation logs · AI Platform")
+    expect(page.get_by_role("heading", name="Conversation logs")).to_be_visible()
+    expect(page.get_by_role("button", name="🧾 Show the logs")).to_be_visible()
+    expect(page.get_by_label("Search words")).to_have_attribute("placeholder", "Search questions and answers")
+    expect(page.locator("#f-status option")).to_have_text(["All", "Completed", "Failed", "Interrupted"])
+    expect(page.locator("#f-ordering option")).to_have_text(["Newest first", "Oldest first", "Slowest first"])
+    expect(page.locator("#stats dt")).to_have_text(["Total", "Failure rate", "Latency p50", "Latency p95", "Feedback"])
+
+    rows = page.get_by_test_id("log-row")
+    expect(rows).to_have_count(2)
+    first, failed = rows.nth(0), rows.nth(1)
+    expect(first.get_by_test_id("log-status")).to_have_text("Completed")
+    expect(first.get_by_test_id("log-user")).to_have_text("User kim · Session s-1")
+    expect(first.get_by_test_id("feedback-shown")).to_have_text("Not rated")
+    expect(first.get_by_test_id("feedback-up")).to_have_attribute("title", "Thumbs up")
+    expect(failed.get_by_test_id("log-status")).to_have_text("Failed")
+    # Numbers in the page's language: 1,234.5 (English), not 1.234,5 or a Korean form.
+    expect(failed).to_contain_text("1,234.5 ms")
+    expect(page.locator("#stat-failure-rate")).to_have_text("50% (1 failed)")
+    expect(page.get_by_test_id("log-open")).to_have_text(["Details", "Details"])
+    with page.expect_response(lambda r: r.url.endswith(f"/api/conversation/logs/{first.get_attribute('data-log-id')}")):
+        first.get_by_test_id("log-open").click()
+    expect(first.get_by_test_id("log-open")).to_have_text("Hide")
+    expect(first.get_by_test_id("log-sources")).to_have_text("[1] Guide (0.80) ✔ cited")
+
+    # No Korean is left anywhere on the page but the switch's own name for Korean.
+    body = page.locator("body").inner_text().replace("한국어", "")
+    assert not re.search(r"[가-힣]", body), body
+    _screenshots(page, "conversations-log-viewer-en")
+
+    # The API's messages follow the language too, and so does the empty state.
+    page.locator("#f-date_from").fill("2026-11-23")
+    page.locator("#f-date_to").fill("2026-11-22")
+    _load(page, lambda: page.get_by_test_id("load-logs").click())
+    expect(page.get_by_test_id("form-error")).to_contain_text("Must not be after date_to.")
+    page.locator("#f-date_from").fill("2000-01-01")
+    page.locator("#f-date_to").fill("2000-01-31")
+    _load(page, lambda: page.get_by_test_id("load-logs").click())
+    expect(page.get_by_test_id("empty")).to_have_text("No conversation logs match the filters.")
+    assert all("status of 400" in error for error in errors), errors
     context.close()

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from aiplatform.errors import DomainError
@@ -23,7 +24,7 @@ class Command(BaseCommand):
     def handle(self, *args, path, no_index, **options):
         root = Path(path)
         if not root.exists():
-            raise CommandError(f"{root} does not exist.")
+            raise CommandError(_("%(path)s does not exist.") % {"path": root})
         files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in SUFFIXES)
         created_ids, existing, rejected = [], 0, 0
         for file in tqdm(files, desc="files", unit="file", disable=len(files) < 2):
@@ -48,7 +49,10 @@ class Command(BaseCommand):
                     created_ids.append(document.pk)
                 else:
                     existing += 1
-        self.stdout.write(f"{len(created_ids)} documents added, {existing} already present, {rejected} rejected.")
+        self.stdout.write(
+            _("%(added)d documents added, %(existing)d already present, %(rejected)d rejected.")
+            % {"added": len(created_ids), "existing": existing, "rejected": rejected}
+        )
         if no_index:
             return
         from aiplatform import embeddings
@@ -58,4 +62,4 @@ class Command(BaseCommand):
         total = DocumentChunk.objects.exclude(embedding_model=embeddings.model_name()).count()
         with tqdm(total=total, desc="embedding", unit="chunk") as bar:
             indexed = documents.documents_index(progress=bar.update)
-        self.stdout.write(self.style.SUCCESS(f"{indexed} chunks embedded and indexed."))
+        self.stdout.write(self.style.SUCCESS(_("%(n)d chunks embedded and indexed.") % {"n": indexed}))

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand
+from django.utils.translation import gettext as _
 from tqdm import tqdm
 
 from conversations.models import ConversationLog
@@ -11,4 +12,4 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         with tqdm(total=ConversationLog.objects.count(), desc="logs", unit="log") as bar:
             count = rollups_rebuild(progress=bar.update)
-        self.stdout.write(self.style.SUCCESS(f"Rollups rebuilt from {count} logs."))
+        self.stdout.write(self.style.SUCCESS(_("Rollups rebuilt from %(n)d logs.") % {"n": count}))
