@@ -92,6 +92,8 @@ ENGLISH_ALLOWED = {
 # None, Search) and the permission names it stores at migrate time ("Can add
 # conversation log"), listed on the group form, which is therefore not read.
 ENGLISH_ALLOWED |= {"True", "False", "None", "Search", "SSO"}
+# Slide formats, and the example file name the pathology form shows.
+ENGLISH_ALLOWED |= {"BIF", "NDPI", "SCN", "svs", "case-001"}
 UNREAD_PAGES = {"/admin/auth/group/add/"}
 # Hangul that stays in English text: the language switch names Korean in Korean.
 KOREAN_ALLOWED = {"한국어"}
