@@ -34,6 +34,10 @@ LIBRARY_MESSAGES = [
     gettext_noop("A free-form name for the API key. Need not be unique. 50 characters max."),
     gettext_noop("If the API key is revoked, clients cannot use it anymore. (This cannot be undone.)"),
     gettext_noop("The API key has been revoked, which cannot be undone."),
+    # Django's admin, where its Korean catalog reads wrongly
+    # ("보기위한 1%s 를(을) 선택", "독자는 뷰 및 수정 권한이 없습니다.").
+    gettext_noop("Select %s to view"),
+    gettext_noop("You don’t have permission to view or edit anything."),
     # Django 5.2's user form, newer than its Korean catalog.
     gettext_noop(
         "Whether the user will be able to authenticate using a password or not. If disabled, they may still be "

@@ -3,6 +3,7 @@ from django.contrib import admin, messages
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from aiplatform.admin import ReadOnlyRecordMixin
 from aiplatform.errors import DomainError
 
 from . import selectors
@@ -27,7 +28,7 @@ def activate_version(modeladmin, request, queryset):
 
 
 @admin.register(ModelVersion)
-class ModelVersionAdmin(admin.ModelAdmin):
+class ModelVersionAdmin(ReadOnlyRecordMixin, admin.ModelAdmin):
     list_display = (
         "number",
         "status",

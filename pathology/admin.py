@@ -3,6 +3,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from aiplatform.admin import ReadOnlyRecordMixin
 from aiplatform.errors import DomainError
 
 from .models import SLIDE_REFERENCE_FIELDS, InferenceWorker, PathologyRequest
@@ -32,7 +33,7 @@ def cancel(modeladmin, request, queryset):
 
 
 @admin.register(PathologyRequest)
-class PathologyRequestAdmin(admin.ModelAdmin):
+class PathologyRequestAdmin(ReadOnlyRecordMixin, admin.ModelAdmin):
     list_display = (
         "short_id",
         "slide",

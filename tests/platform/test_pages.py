@@ -5,10 +5,12 @@ import datetime as dt
 
 import pytest
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.test import Client, override_settings
 from django.urls import path
 from django.utils import timezone
 
+from aiplatform import urls as site_urls
 from conversations.services.logs import log_record
 from pathology.models import PathologyRequest
 from tests.factories import PASSWORD, StaffFactory, UserFactory
@@ -203,3 +205,43 @@ def test_the_admin_view_site_link_is_the_home_page(admin_client):
     html = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
     assert 'href="/"' in html
     assert timezone.get_current_timezone_name() == "Asia/Seoul"
+
+
+def _forbidden(request):
+    raise PermissionDenied
+
+
+# The site's own routes too: the shell's header links to them.
+urlpatterns += [path("forbidden/", _forbidden), *site_urls.urlpatterns]
+handler403 = "aiplatform.api.errors.permission_denied"
+
+
+@override_settings(ROOT_URLCONF=__name__)
+def test_403_page_is_in_the_site_style_and_language(client):
+    response = client.get("/forbidden/", HTTP_ACCEPT_LANGUAGE="ko")
+    html = response.content.decode()
+    assert response.status_code == 403
+    assert 'data-testid="error-page"' in html and "접근 권한 없음" in html
+
+
+def test_read_only_records_have_no_save_button(admin_client):
+    from modeltrainer.models import ModelVersion
+
+    version = ModelVersion.objects.create(number=1)
+    request = PathologyRequest.objects.create(slide_file="CMU-1.svs")
+    for url in (
+        f"/admin/modeltrainer/modelversion/{version.pk}/change/",
+        f"/admin/pathology/pathologyrequest/{request.pk}/change/",
+    ):
+        html = admin_client.get(url, HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+        assert 'name="_save"' not in html and 'name="_continue"' not in html, url
+    # An editable record keeps them.
+    html = admin_client.get(f"/admin/aiplatform/user/{version.pk and UserFactory().pk}/change/").content.decode()
+    assert 'name="_save"' in html
+
+
+def test_admin_reads_well_in_korean(admin_client):
+    html = admin_client.get("/admin/django_tasks_database/dbtaskresult/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "볼 작업 결과 선택" in html and "보기위한" not in html
+    html = admin_client.get("/admin/", HTTP_ACCEPT_LANGUAGE="ko").content.decode()
+    assert "Django-RQ" not in html and "백그라운드 작업" in html
