@@ -37,7 +37,7 @@ LIBRARY_MESSAGES = [
     # Django's admin, where its Korean catalog reads wrongly
     # ("보기위한 1%s 를(을) 선택", "독자는 뷰 및 수정 권한이 없습니다.").
     gettext_noop("Select %s to view"),
-    gettext_noop("You don’t have permission to view or edit anything."),
+    gettext_noop("You don’t have permission to view or edit anything."),  # noqa: RUF001 - Django's msgid, as written
     # Django 5.2's user form, newer than its Korean catalog.
     gettext_noop(
         "Whether the user will be able to authenticate using a password or not. If disabled, they may still be "

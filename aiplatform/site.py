@@ -69,6 +69,15 @@ def navigation_for(user, current_path: str) -> list[dict]:
     return entries
 
 
+# The guide (docs/<name>.md) that explains each page.
+GUIDES = {"conversations": "conversations", "model": "modeltrainer", "pathology": "pathology"}
+
+
+def guide_for(navigation: list[dict]) -> str:
+    current = next((entry["key"] for entry in navigation if entry["current"]), None)
+    return GUIDES.get(current, "platform")
+
+
 @dataclass
 class HomeItem:
     label: str
@@ -109,8 +118,10 @@ def home_sections(request) -> list[HomeSection]:
 def context(request):
     """Template context for every page: the navigation and the languages."""
     user = getattr(request, "user", None)
+    navigation = navigation_for(user, request.path) if user is not None else []
     return {
-        "site_navigation": navigation_for(user, request.path) if user is not None else [],
+        "site_navigation": navigation,
+        "site_guide": guide_for(navigation),
         "site_languages": settings.LANGUAGES,
         "site_time_zone": settings.TIME_ZONE,
     }

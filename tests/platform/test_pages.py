@@ -142,6 +142,8 @@ def test_navigation_offers_what_the_user_may_open(client):
     _response, html = _page(client, "/conversations/")
     assert 'data-nav="conversations" aria-current="page"' in html
     assert 'data-nav="home"' in html and 'data-nav="model"' in html
+    # The footer's guide is the page's own.
+    assert 'href="/guide/conversations/" data-testid="guide-link"' in html
     assert 'data-nav="admin"' not in html
     client.force_login(StaffFactory())
     _response, html = _page(client, "/")
