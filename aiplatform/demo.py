@@ -1,6 +1,7 @@
 import secrets
 
 from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
 
 DEMO_USERNAME = "demo"
 
@@ -10,8 +11,12 @@ def load_demo_data(stdout) -> None:
     next to the admin. The password is random and printed once."""
     User = get_user_model()
     if User.objects.filter(username=DEMO_USERNAME).exists():
-        stdout.write(f"  user '{DEMO_USERNAME}' exists")
+        stdout.write("  " + _("user '%(name)s' exists") % {"name": DEMO_USERNAME})
         return
     password = secrets.token_urlsafe(12)
     User.objects.create_user(username=DEMO_USERNAME, password=password, first_name="Demo")
-    stdout.write(f"  created user '{DEMO_USERNAME}' / {password}  (shown only this once)")
+    stdout.write(
+        "  "
+        + _("created user '%(name)s' / %(password)s  (shown only this once)")
+        % {"name": DEMO_USERNAME, "password": password}
+    )

@@ -5,6 +5,8 @@ on them, so predict and analyze-log answer at once."""
 
 from pathlib import Path
 
+from django.utils.translation import gettext as _
+
 from . import synthetic
 from .choices import ExampleSource, Trigger, VersionStatus
 from .models import ModelVersion
@@ -22,13 +24,21 @@ def load_demo_data(stdout) -> None:
     rows += [(len(rows) + n, {"text": text, "label": label}) for n, (text, label) in enumerate(generated, start=1)]
     report = examples.examples_add(rows=rows, source=ExampleSource.DEMO)
     stdout.write(
-        f"  {report.accepted} training examples added ({report.duplicates} already there or repeated): "
-        f"written for the demo, and generated from templates"
+        "  "
+        + _(
+            "%(accepted)d training examples added (%(duplicates)d already there or repeated): "
+            "written for the demo, and generated from templates"
+        )
+        % {"accepted": report.accepted, "duplicates": report.duplicates}
     )
     if ModelVersion.objects.filter(status=VersionStatus.READY).exists():
-        stdout.write("  a trained model version exists")
+        stdout.write("  " + _("a trained model version exists"))
         return
     version, created = training.model_version_train(trigger=Trigger.COMMAND, activate=True, enqueue=False)
     if created:
         version = training.model_version_run(version_id=version.pk)
-    stdout.write(f"  model v{version.number}: {version.status}, macro F1 {version.metrics.get('macro_f1')}")
+    stdout.write(
+        "  "
+        + _("model v%(number)s: %(status)s, macro F1 %(f1)s")
+        % {"number": version.number, "status": version.get_status_display(), "f1": version.metrics.get("macro_f1")}
+    )
